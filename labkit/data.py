@@ -1,0 +1,124 @@
+"""Dialogue data for the labs: DialogSum from the hub, or the project's own DialogSum-style data.
+
+Every split comes back with the same columns, ``id``, ``dialogue``, ``summary``, ``topic``, whatever
+the source: the hub copy (``knkarthick/dialogsum``), the project's ``data/dialogsum`` folder, or any
+folder holding the original DialogSum release files (JSON Lines with ``fname``, ``dialogue``,
+``summary``, ``topic``; the test file may carry ``summary1``/``summary2``/``summary3``).
+Notebook 01 introduces the data; notebooks 02 and 03 train on it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import datasets
+
+from labkit import config
+
+COLUMNS = ("id", "dialogue", "summary", "topic")
+
+# Release file names for each split, most specific first.
+SPLIT_FILES = {
+    "train": ("dialogsum.train.jsonl", "train.jsonl"),
+    "validation": ("dialogsum.dev.jsonl", "dialogsum.validation.jsonl", "dev.jsonl", "validation.jsonl"),
+    "test": ("dialogsum.test.jsonl", "test.jsonl"),
+}
+
+
+class DataFileError(ValueError):
+    """A data file is missing or has a line that is not a DialogSum record."""
+
+
+def _record(raw: dict, path: Path, lineno: int) -> dict:
+    """Map one release-format record to labkit's columns (summary1 is the test split's first reference)."""
+    missing = [key for key in ("fname", "dialogue") if key not in raw]
+    summary = raw.get("summary", raw.get("summary1"))
+    topic = raw.get("topic", raw.get("topic1", ""))
+    if summary is None:
+        missing.append("summary (or summary1)")
+    if missing:
+        raise DataFileError(f"{path}, line {lineno}: missing field(s) {', '.join(missing)}.")
+    return {"id": str(raw["fname"]), "dialogue": raw["dialogue"], "summary": summary, "topic": topic}
+
+
+def read_jsonl(path: str | Path) -> list[dict]:
+    """Read a DialogSum release JSON Lines file into labkit records, naming the file and line on errors."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Data file not found: {path}. Regenerate the project data with "
+                                "`python data/dialogsum/generate.py` or point load_dialogsum() at another folder.")
+    records = []
+    with path.open(encoding="utf-8") as handle:
+        for lineno, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                raw = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise DataFileError(f"{path}, line {lineno}: not valid JSON ({err.msg}). "
+                                    "Fix or remove that line, or regenerate the file.") from None
+            if not isinstance(raw, dict):
+                raise DataFileError(f"{path}, line {lineno}: expected a JSON object, got {type(raw).__name__}.")
+            records.append(_record(raw, path, lineno))
+    if not records:
+        raise DataFileError(f"{path} holds no records.")
+    return records
+
+
+def _split_file(folder: Path, split: str) -> Path:
+    for name in SPLIT_FILES[split]:
+        if (folder / name).is_file():
+            return folder / name
+    raise FileNotFoundError(
+        f"No {split} file in {folder}: expected one of {', '.join(SPLIT_FILES[split])}. "
+        "A DialogSum folder needs train, dev (validation) and test JSON Lines files."
+    )
+
+
+def load_local(folder: str | Path) -> datasets.DatasetDict:
+    """Load a folder of DialogSum release-format JSON Lines files as a DatasetDict."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"Dialogue folder not found: {folder}.")
+    splits = {}
+    for split in SPLIT_FILES:
+        records = read_jsonl(_split_file(folder, split))
+        splits[split] = datasets.Dataset.from_dict({col: [r[col] for r in records] for col in COLUMNS})
+    return datasets.DatasetDict(splits)
+
+
+def load_hub(dataset_id: str) -> datasets.DatasetDict:
+    """Load a DialogSum-style data set from the Hugging Face hub (the course's code path)."""
+    try:
+        ds = datasets.load_dataset(dataset_id)
+    except Exception as err:  # offline, wrong id, no access
+        raise RuntimeError(
+            f"Could not load the data set {dataset_id!r} from the Hugging Face hub ({type(err).__name__}: {err}). "
+            "Without hub access use the offline profile (LABKIT_PROFILE=tiny) or a local folder: "
+            "load_dialogsum('path/to/dialogsum')."
+        ) from err
+    missing = [c for c in COLUMNS if c not in ds[next(iter(ds))].column_names]
+    if missing:
+        raise ValueError(f"{dataset_id!r} lacks the DialogSum column(s) {missing}.")
+    return datasets.DatasetDict({name: split.select_columns(list(COLUMNS)) for name, split in ds.items()})
+
+
+def load_dialogsum(source: str | Path | None = None) -> datasets.DatasetDict:
+    """DialogSum as a DatasetDict with train / validation / test splits and columns id, dialogue, summary, topic.
+
+    ``source`` is ``None`` (the active profile's data: the hub copy in ``course``, ``data/dialogsum`` in
+    ``tiny``), a hub id such as ``"knkarthick/dialogsum"``, or a local folder of release JSON Lines files.
+    """
+    if source is None:
+        dialogues = config.role("dialogues")
+        if dialogues.is_local:
+            return load_local(config.data_dir() / "dialogsum")
+        return load_hub(dialogues.id)
+    path = Path(source)
+    if path.exists():
+        return load_local(path)
+    text = str(source)
+    if text.startswith((".", "/", "~")) or "\\" in text or text.count("/") > 1:
+        raise FileNotFoundError(f"Dialogue folder not found: {text}.")
+    return load_hub(text)

@@ -1,0 +1,162 @@
+"""The tiny profile's stand-in for FLAN-T5: a small T5 built, tokenized and pre-trained locally.
+
+FLAN-T5 arrives already trained on many tasks, so its zero-shot output is fluent text even before
+the course fine-tunes it on summaries. A randomly initialised T5 would only emit token soup, which
+would make notebook 01 meaningless. So the first time the tiny profile needs a summarizer, labkit:
+
+1. trains a small BPE tokenizer on the project's training dialogues (``#Person1#``/``#Person2#`` kept whole),
+2. builds a small T5 from a config (seeded),
+3. pre-trains it for a few hundred steps on tasks that are *not* summarization - filling in masked
+   spans (T5's own objective), continuing a conversation, naming the topic, repeating the
+   opening line - so it writes text-like output but has never seen a summary,
+4. saves model and tokenizer in labkit's cache under a hash of the data, recipe and this file, so
+   every later call loads it in a second. The tiny profile never touches the network.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from pathlib import Path
+
+from labkit import cache, config
+
+SPEAKERS = ("#Person1#", "#Person2#")
+N_SENTINELS = 32
+TOKENIZER = {"vocab_size": 3000, "min_frequency": 2}
+MODEL = {
+    "d_model": 192,
+    "d_ff": 768,
+    "d_kv": 48,
+    "num_layers": 3,
+    "num_decoder_layers": 3,
+    "num_heads": 4,
+    "dropout_rate": 0.0,
+    "feed_forward_proj": "gated-gelu",
+}
+PRETRAIN = {"steps": 500, "batch_size": 16, "lr": 2e-3, "warmup": 40, "max_source": 256, "max_target": 48, "seed": 0}
+CONTEXT_WINDOW = 512  # tokens, like FLAN-T5's model_max_length
+
+# Pre-training task prompts: deliberately different from the summarization prompts of the labs.
+TASKS = ("fill", "continue", "topic", "first_line")
+
+
+def _train_file() -> Path:
+    return config.data_dir() / "dialogsum" / "dialogsum.train.jsonl"
+
+
+def train_tokenizer(texts: list[str]):
+    """A byte-level-free BPE tokenizer in T5's style (metaspace, ``</s>`` appended), as a transformers tokenizer."""
+    from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<pad>", "</s>", "<unk>"] + [f"<extra_id_{i}>" for i in range(N_SENTINELS)]
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.normalizer = normalizers.NFKC()
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.Metaspace(), pre_tokenizers.Punctuation(), pre_tokenizers.Digits(individual_digits=True)]
+    )
+    tok.decoder = decoders.Metaspace()
+    trainer = trainers.BpeTrainer(special_tokens=specials, show_progress=False, **TOKENIZER)
+    tok.train_from_iterator(texts, trainer)
+    tok.add_tokens([AddedToken(s, single_word=False, normalized=False) for s in SPEAKERS])
+    tok.post_processor = processors.TemplateProcessing(single="$A </s>", pair="$A </s> $B </s>",
+                                                       special_tokens=[("</s>", 1)])
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>",
+        additional_special_tokens=specials[3:], model_max_length=CONTEXT_WINDOW,
+    )
+
+
+def _span_corrupt(words: list[str], rng: random.Random, noise: float = 0.15, mean_span: int = 3):
+    """T5's span corruption on words: masked spans become sentinels; the target lists them."""
+    n_spans = max(1, min(N_SENTINELS - 1, round(len(words) * noise / mean_span)))
+    starts = sorted(rng.sample(range(max(1, len(words) - mean_span)), n_spans))
+    source, target, pos, k = [], [], 0, 0
+    for start in starts:
+        if start < pos:
+            continue
+        length = max(1, min(len(words) - start, round(rng.expovariate(1 / mean_span)) or 1))
+        source += words[pos:start] + [f"<extra_id_{k}>"]
+        target += [f"<extra_id_{k}>"] + words[start:start + length]
+        pos, k = start + length, k + 1
+    source += words[pos:]
+    return " ".join(source), " ".join(target + [f"<extra_id_{k}>"])
+
+
+def pretraining_examples(records: list[dict], rng: random.Random) -> list[tuple[str, str]]:
+    """Source/target pairs for the tasks in TASKS, built from dialogues and topics only (never summaries)."""
+    pairs = []
+    for rec in records:
+        turns = rec["dialogue"].split("\n")
+        task = rng.choice(TASKS)
+        if task == "fill":
+            pairs.append(_span_corrupt(rec["dialogue"].replace("\n", " \n ").split(" "), rng))
+        elif task == "continue" and len(turns) > 2:
+            k = rng.randrange(1, len(turns) - 1)
+            pairs.append(("Continue the conversation:\n" + "\n".join(turns[:k]), turns[k]))
+        elif task == "topic":
+            pairs.append(("What is the topic of this conversation?\n" + rec["dialogue"], rec["topic"]))
+        else:
+            pairs.append(("How does this conversation begin?\n" + rec["dialogue"], turns[0]))
+    return pairs
+
+
+def _build_summarizer(folder: Path) -> dict:
+    import torch
+    from transformers import GenerationConfig, T5Config, T5ForConditionalGeneration
+    from tqdm.auto import tqdm
+
+    from labkit.data import read_jsonl
+
+    start = time.perf_counter()
+    records = read_jsonl(_train_file())
+    rng = random.Random(PRETRAIN["seed"])
+    tokenizer = train_tokenizer([r["dialogue"] for r in records] + [r["topic"] for r in records])
+
+    torch.manual_seed(PRETRAIN["seed"])
+    model_config = T5Config(vocab_size=len(tokenizer), pad_token_id=0, eos_token_id=1,
+                            decoder_start_token_id=0, **MODEL)
+    model = T5ForConditionalGeneration(model_config)
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=PRETRAIN["lr"], weight_decay=0.01)
+    steps, warmup = PRETRAIN["steps"], PRETRAIN["warmup"]
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min((s + 1) / warmup, 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps))))
+    )
+    losses, pairs = [], []
+    for step in tqdm(range(steps), desc="pre-training the tiny summarizer (once, then cached)"):
+        if len(pairs) < PRETRAIN["batch_size"]:
+            pairs += pretraining_examples(rng.sample(records, len(records)), rng)
+        batch, pairs = pairs[:PRETRAIN["batch_size"]], pairs[PRETRAIN["batch_size"]:]
+        enc = tokenizer([s for s, _ in batch], max_length=PRETRAIN["max_source"], truncation=True,
+                        padding=True, return_tensors="pt")
+        labels = tokenizer(text_target=[t for _, t in batch], max_length=PRETRAIN["max_target"],
+                           truncation=True, padding=True, return_tensors="pt").input_ids
+        labels[labels == tokenizer.pad_token_id] = -100
+        loss = model(**enc, labels=labels).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad()
+        losses.append(round(loss.item(), 4))
+
+    model.eval()
+    model.generation_config = GenerationConfig(decoder_start_token_id=0, pad_token_id=0, eos_token_id=1,
+                                               max_new_tokens=PRETRAIN["max_target"])
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return {"seconds": round(time.perf_counter() - start, 1), "pretrain_losses": losses,
+            "parameters": sum(p.numel() for p in model.parameters()), "tasks": list(TASKS)}
+
+
+def summarizer_key() -> str:
+    """The cache key: a hash of the training data, the recipe and this module's code."""
+    return cache.content_hash(_train_file(), TOKENIZER, MODEL, PRETRAIN, Path(__file__))
+
+
+def summarizer_path() -> Path:
+    """The folder holding the tiny summarizer, building it first if this machine has none yet."""
+    return cache.artifact("tiny-t5", summarizer_key(), _build_summarizer)

@@ -1,0 +1,249 @@
+"""Tests for labkit.lifecycle (notebook 00: setup and the generative AI project lifecycle)."""
+
+import math
+
+import pandas as pd
+import pytest
+
+from labkit import lifecycle as lc
+
+PI = math.pi
+
+
+# --------------------------------------------------------------------------- memory
+
+
+def test_dtype_bytes():
+    for dtype, nbytes in {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1}.items():
+        assert lc.DTYPE_BYTES[dtype] == nbytes
+
+
+def test_memory_per_parameter_fp32_matches_course_slide():
+    assert lc.memory_per_parameter() == {"weights": 4.0}
+    train = lc.memory_per_parameter("fp32", training=True)
+    assert train == {"weights": 4.0, "adam_states": 8.0, "gradients": 4.0, "activations_temp": 8.0}
+    assert sum(train.values()) == 24.0
+    assert sum(train.values()) / lc.memory_per_parameter()["weights"] == 6.0
+
+
+@pytest.mark.parametrize("dtype,factor", [("fp16", 0.5), ("bf16", 0.5), ("int8", 0.25)])
+def test_memory_per_parameter_scales_with_precision(dtype, factor):
+    fp32 = lc.memory_per_parameter("fp32", training=True)
+    other = lc.memory_per_parameter(dtype, training=True)
+    assert other == {k: v * factor for k, v in fp32.items()}
+
+
+def test_memory_table_one_billion_params():
+    t = lc.memory_table(1e9)
+    assert list(t.index) == [
+        "weights",
+        "adam_states",
+        "gradients",
+        "activations_temp",
+        "inference_total",
+        "training_total",
+    ]
+    assert list(t.columns) == ["fp32", "fp16", "bf16", "int8"]
+    assert t.loc["inference_total", "fp32"] == pytest.approx(4.0)
+    assert t.loc["training_total", "fp32"] == pytest.approx(24.0)
+    assert t.loc["inference_total", "fp16"] == pytest.approx(2.0)
+    assert t.loc["inference_total", "bf16"] == pytest.approx(2.0)
+    assert t.loc["inference_total", "int8"] == pytest.approx(1.0)
+    assert t.loc["adam_states", "fp32"] == pytest.approx(8.0)
+    # components add up to the training total in every column
+    components = t.loc[["weights", "adam_states", "gradients", "activations_temp"]].sum()
+    pd.testing.assert_series_equal(components, t.loc["training_total"], check_names=False)
+
+
+def test_memory_table_custom_dtypes_and_scale():
+    t = lc.memory_table(175e9, dtypes=("fp32",))
+    assert list(t.columns) == ["fp32"]
+    assert t.loc["inference_total", "fp32"] == pytest.approx(700.0)
+
+
+@pytest.mark.parametrize(
+    "n,expected",
+    [(0, "0.0 B"), (512, "512.0 B"), (1500, "1.5 KB"), (4e9, "4.0 GB"), (24e9, "24.0 GB"),
+     (999_999, "1.0 MB"), (1.4e12, "1.4 TB")],
+)
+def test_human_bytes(n, expected):
+    assert lc.human_bytes(n) == expected
+
+
+# --------------------------------------------------------------------------- number formats
+
+
+def test_float_bits_fp32_pi():
+    fb = lc.float_bits(PI, "fp32")
+    assert fb.dtype == "fp32"
+    assert fb.sign == "0"
+    assert fb.exponent == "10000000"
+    assert fb.mantissa == "10010010000111111011011"
+    assert fb.bits == "01000000010010010000111111011011"
+    assert fb.spaced == "0 10000000 10010010000111111011011"
+    assert fb.stored == 3.1415927410125732
+    assert fb.error == pytest.approx(3.1415927410125732 - PI)
+    assert fb.rel_error == pytest.approx(abs(fb.error) / PI)
+
+
+def test_float_bits_fp16_pi():
+    fb = lc.float_bits(PI, "fp16")
+    assert (fb.sign, fb.exponent, fb.mantissa) == ("0", "10000", "1001001000")
+    assert fb.bits == "0100001001001000"
+    assert fb.stored == 3.140625
+
+
+def test_float_bits_bf16_pi():
+    fb = lc.float_bits(PI, "bf16")
+    assert (fb.sign, fb.exponent, fb.mantissa) == ("0", "10000000", "1001001")
+    assert fb.bits == "0100000001001001"
+    # bf16 is the top half of the fp32 pattern
+    assert fb.bits == lc.float_bits(PI, "fp32").bits[:16]
+    assert fb.stored == 3.140625
+
+
+def test_float_bits_negative_and_special_values():
+    fb = lc.float_bits(-2.0, "fp32")
+    assert fb.sign == "1" and fb.exponent == "10000000" and set(fb.mantissa) == {"0"}
+    assert fb.stored == -2.0 and fb.error == 0.0 and fb.rel_error == 0.0
+    zero = lc.float_bits(0.0, "fp16")
+    assert zero.bits == "0" * 16 and zero.rel_error == 0.0
+    # fp16 overflows above 65504, bf16 keeps fp32's range
+    assert math.isinf(lc.float_bits(1e5, "fp16").stored)
+    assert lc.float_bits(1e5, "bf16").stored == pytest.approx(1e5, rel=1e-2)
+
+
+def test_float_bits_int8_pi_absmax_4():
+    fb = lc.float_bits(PI, "int8", int8_absmax=4.0)
+    scale = 4.0 / 127
+    assert round(PI / scale) == 100
+    assert fb.sign == "" and fb.exponent == ""
+    assert fb.mantissa == "01100100" == fb.bits  # 100 in two's complement
+    assert fb.stored == pytest.approx(100 * scale)
+    assert fb.stored == pytest.approx(3.1496, abs=1e-4)
+    assert fb.error == pytest.approx(100 * scale - PI)
+
+
+def test_float_bits_int8_default_absmax_and_clamping():
+    fb = lc.float_bits(PI, "int8")  # absmax = |x| -> q = 127
+    assert fb.bits == "01111111"
+    assert fb.stored == pytest.approx(PI)
+    neg = lc.float_bits(-1.0, "int8", int8_absmax=4.0)  # q = round(-31.75) = -32
+    assert neg.bits == format(-32 & 0xFF, "08b") == "11100000"
+    assert neg.stored == pytest.approx(-32 * 4.0 / 127)
+    clamped = lc.float_bits(10.0, "int8", int8_absmax=4.0)  # outside the range -> +127
+    assert clamped.bits == "01111111"
+    assert clamped.stored == pytest.approx(4.0)
+    assert lc.float_bits(0.0, "int8").stored == 0.0
+
+
+def test_float_bits_table():
+    t = lc.float_bits_table(PI, int8_absmax=4.0)
+    assert list(t["dtype"]) == ["fp32", "fp16", "bf16", "int8"]
+    for col in ["dtype", "bits", "sign", "exponent", "mantissa", "stored", "error", "range"]:
+        assert col in t.columns
+    by = t.set_index("dtype")
+    assert by.loc["fp32", "stored"] == 3.1415927410125732
+    assert by.loc["fp16", "stored"] == 3.140625
+    assert by.loc["bf16", "stored"] == 3.140625
+    assert by.loc["int8", "stored"] == pytest.approx(3.1496, abs=1e-4)
+    assert by.loc["fp16", "range"] == 65504.0
+    assert by.loc["bf16", "range"] == pytest.approx(3.3895e38, rel=1e-4)
+    assert by.loc["fp32", "range"] == pytest.approx(3.4028e38, rel=1e-4)
+    assert by.loc["int8", "range"] == "±4"
+
+
+# --------------------------------------------------------------------------- compute
+
+
+def test_training_flops_and_petaflop_s_days():
+    assert lc.training_flops(1e9, 20e9) == 6 * 1e9 * 20e9
+    gpt3 = lc.training_flops(175e9, 300e9)
+    assert gpt3 == pytest.approx(3.15e23)
+    # GPT-3's paper reports ~3,640 petaflop/s-days
+    assert lc.petaflop_s_days(gpt3) == pytest.approx(3646, rel=1e-3)
+    assert lc.petaflop_s_days(1e15 * 86400) == pytest.approx(1.0)
+
+
+def test_chinchilla_rule_of_thumb():
+    assert lc.compute_optimal_tokens(70e9) == pytest.approx(1.4e12)
+
+
+@pytest.mark.parametrize("n_params", [1e6, 7e9, 70e9, 175e9])
+def test_compute_optimal_params_round_trip(n_params):
+    flops = lc.training_flops(n_params, lc.compute_optimal_tokens(n_params))
+    assert lc.compute_optimal_params(flops) == pytest.approx(n_params)
+
+
+def test_compute_budget_table():
+    t = lc.compute_budget_table({"Chinchilla": (70e9, 1.4e12), "GPT-3": (175e9, 300e9)})
+    assert list(t.columns) == [
+        "params",
+        "tokens",
+        "tokens_per_param",
+        "compute_optimal_tokens",
+        "flops",
+        "petaflop_s_days",
+    ]
+    assert list(t.index) == ["Chinchilla", "GPT-3"]
+    assert t.loc["Chinchilla", "tokens_per_param"] == pytest.approx(20.0)
+    assert t.loc["Chinchilla", "compute_optimal_tokens"] == pytest.approx(1.4e12)
+    assert t.loc["GPT-3", "compute_optimal_tokens"] == pytest.approx(3.5e12)
+    assert t.loc["GPT-3", "flops"] == pytest.approx(3.15e23)
+    assert t.loc["GPT-3", "petaflop_s_days"] == pytest.approx(lc.petaflop_s_days(3.15e23))
+
+
+def test_course_models_default_table():
+    assert lc.COURSE_MODELS["Chinchilla"] == (70e9, 1.4e12)
+    assert lc.COURSE_MODELS["GPT-3"] == (175e9, 300e9)
+    t = lc.compute_budget_table()
+    assert set(t.index) == set(lc.COURSE_MODELS)
+    # GPT-3 is under-trained relative to Chinchilla's 20 tokens/param
+    assert t.loc["GPT-3", "tokens_per_param"] < 20 <= t.loc["LLaMA-65B", "tokens_per_param"]
+
+
+def test_gpus_days():
+    # 1 petaflop/s-day on 8 GPUs delivering 125 TFLOP/s each = 1 PFLOP/s -> 1 day
+    assert lc.gpus_days(1.0, gpus=8, peak_tflops=125, utilization=1.0) == pytest.approx(1.0)
+    assert lc.gpus_days(1.0, gpus=8, peak_tflops=125, utilization=0.5) == pytest.approx(2.0)
+
+
+# --------------------------------------------------------------------------- validation
+
+
+@pytest.mark.parametrize("bad", [0, -1, -1e9, float("nan"), float("inf")])
+def test_non_positive_sizes_raise(bad):
+    with pytest.raises(ValueError, match="n_params"):
+        lc.memory_table(bad)
+    with pytest.raises(ValueError, match="n_params"):
+        lc.training_flops(bad, 1e9)
+    with pytest.raises(ValueError, match="n_tokens"):
+        lc.training_flops(1e9, bad)
+    with pytest.raises(ValueError, match="n_params"):
+        lc.compute_optimal_tokens(bad)
+    with pytest.raises(ValueError, match="flops"):
+        lc.compute_optimal_params(bad)
+    with pytest.raises(ValueError, match="flops"):
+        lc.petaflop_s_days(bad)
+    with pytest.raises(ValueError, match="n_tokens"):
+        lc.compute_budget_table({"bad": (1e9, bad)})
+
+
+def test_unknown_dtype_raises_listing_valid_ones():
+    with pytest.raises(ValueError, match="fp64.*fp32, fp16, bf16, int8"):
+        lc.memory_per_parameter("fp64")
+    with pytest.raises(ValueError, match="valid dtypes"):
+        lc.memory_table(1e9, dtypes=("fp32", "float8"))
+    with pytest.raises(ValueError, match="valid dtypes.*fp32"):
+        lc.float_bits(1.0, "fp8")
+
+
+def test_other_invalid_inputs_raise():
+    with pytest.raises(ValueError, match="int8_absmax"):
+        lc.float_bits(1.0, "int8", int8_absmax=0)
+    with pytest.raises(ValueError):
+        lc.float_bits(float("nan"), "int8")
+    with pytest.raises(ValueError):
+        lc.human_bytes(-1)
+    with pytest.raises(ValueError, match="utilization"):
+        lc.gpus_days(1.0, utilization=1.5)
