@@ -66,7 +66,7 @@ SIZES: dict[str, dict[str, int]] = {
     "tiny": {
         "n_eval": 48,
         "n_show": 3,
-        "max_new_tokens": 48,
+        "max_new_tokens": 64,
         "gen_batch_size": 16,
         "n_train": 1000,
         "train_steps": 150,

@@ -1,0 +1,74 @@
+"""The solutions -> labs pipeline and the grading guarantees instructors rely on."""
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from labkit import notebooks
+
+ROOT = Path(__file__).resolve().parent.parent
+SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))
+LABS = sorted((ROOT / "labs").glob("*.ipynb"))
+
+
+def test_there_are_notebooks():
+    assert len(SOLUTIONS) >= 2
+    assert [p.name for p in LABS] == [p.name for p in SOLUTIONS]
+
+
+def test_strip_solutions_keeps_indentation_and_the_rest():
+    source = "x = 1\nif x:\n    ### BEGIN SOLUTION\n    y = 2\n    ### END SOLUTION\nprint(y)"
+    assert notebooks.strip_solutions(source) == (
+        "x = 1\nif x:\n    # YOUR CODE HERE\n    raise NotImplementedError()\nprint(y)"
+    )
+    assert notebooks.strip_solutions("### BEGIN SOLUTION\nThe answer\n### END SOLUTION", "markdown") == "YOUR ANSWER HERE"
+    with pytest.raises(ValueError, match="Unbalanced"):
+        notebooks.strip_solutions("### BEGIN SOLUTION\nx = 1")
+
+
+def test_labs_are_in_sync_with_solutions():
+    stale = notebooks.build_labs(check=True)
+    assert not stale, f"labs/ out of date for {[p.name for p in stale]}: run `make labs`"
+
+
+@pytest.mark.parametrize("path", SOLUTIONS + LABS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_notebooks_are_stored_without_outputs(path):
+    nb = json.loads(path.read_text())
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            assert cell["outputs"] == [] and cell["execution_count"] is None, f"{path.name}: strip outputs"
+
+
+@pytest.mark.parametrize("path", LABS, ids=lambda p: p.name)
+def test_labs_hold_no_solutions(path):
+    text = path.read_text()
+    assert notebooks.BEGIN not in text and notebooks.END not in text
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.name)
+def test_every_exercise_is_followed_by_a_check(path):
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    exercises = [i for i, c in enumerate(code) if notebooks.is_exercise(c)]
+    assert exercises, f"{path.name} has no exercise"
+    for i in exercises:
+        assert any("checks.check_" in c.source for c in code[i:i + 3]), f"{path.name}: exercise {i} has no check"
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("path", LABS, ids=lambda p: p.name)
+def test_each_lab_stops_at_its_first_exercise(path, tmp_path):
+    """Executing an unfinished lab fails exactly at the first exercise, with NotImplementedError."""
+    solution = nbformat.read(ROOT / "solutions" / path.name, as_version=4)
+    first = next(i for i, c in enumerate(solution.cells) if notebooks.is_exercise(c))
+    # run only up to (and including) the first exercise: the rest is not needed to prove the point
+    lab = nbformat.read(path, as_version=4)
+    lab.cells = lab.cells[:first + 1]
+    partial = tmp_path / path.name
+    nbformat.write(lab, partial)
+    result = notebooks.execute(partial, out_dir=tmp_path / "out", timeout=600)
+    assert not result.ok
+    assert result.failed_cell == first
+    assert result.error.startswith("NotImplementedError")

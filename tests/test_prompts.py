@@ -1,0 +1,55 @@
+import pytest
+
+from labkit import prompts
+
+D1 = "#Person1#: Is the bus late?\n#Person2#: Yes, ten minutes."
+S1 = "#Person2# tells #Person1# the bus is ten minutes late."
+D2 = "#Person1#: Tea or coffee?\n#Person2#: Tea, please."
+S2 = "#Person2# would like tea."
+TARGET = "#Person1#: Shall we go?\n#Person2#: Not yet."
+
+
+def test_templates():
+    assert prompts.no_prompt(TARGET) == TARGET
+    assert prompts.zero_shot(TARGET).startswith("Summarize the following conversation.")
+    assert prompts.zero_shot(TARGET).endswith("Summary:")
+    flan = prompts.flan_template(TARGET)
+    assert flan == f"Dialogue:\n\n{TARGET}\n\nWhat was going on?\n"
+    assert prompts.flan_template(D1, S1).endswith("What was going on?\n" + S1)
+
+
+def test_few_shot_orders_examples_and_leaves_the_answer_open():
+    prompt = prompts.few_shot([{"dialogue": D1, "summary": S1}, (D2, S2)], TARGET)
+    assert prompt.index(D1) < prompt.index(S1) < prompt.index(D2) < prompt.index(S2) < prompt.index(TARGET)
+    assert prompt.endswith(prompts.flan_template(TARGET))
+    assert prompt.count("What was going on?") == 3
+    assert prompts.one_shot((D1, S1), TARGET) == prompts.few_shot([(D1, S1)], TARGET)
+    assert prompts.few_shot([], TARGET) == prompts.flan_template(TARGET)
+
+
+class _CountingTokenizer:
+    model_max_length = 10
+
+    def __call__(self, text):
+        class Enc:
+            input_ids = text.split() + ["</s>"]
+        return Enc()
+
+
+def test_prompt_length_against_the_context_window():
+    short = prompts.prompt_length(_CountingTokenizer(), "a b c")
+    assert (short.tokens, short.context_window, short.fits, short.overflow) == (4, 10, True, 0)
+    long = prompts.prompt_length(_CountingTokenizer(), " ".join("x" * 14))
+    assert not long.fits and long.overflow == 5
+    assert "NOT fit" in str(long)
+    assert prompts.prompt_length(_CountingTokenizer(), "a", context_window=1).overflow == 1
+
+
+def test_examples_at_picks_rows():
+    split = [{"dialogue": D1, "summary": S1}, {"dialogue": D2, "summary": S2}]
+    assert prompts.examples_at(split, [1, 0]) == [split[1], split[0]]
+
+
+def test_few_shot_rejects_malformed_examples():
+    with pytest.raises((KeyError, ValueError)):
+        prompts.few_shot([{"dialogue": D1}], TARGET)
