@@ -79,7 +79,7 @@ def check_few_shot_prompt(prompt: str, examples, dialogue: str) -> None:
     _require(prompt.rstrip().endswith(prompts.FLAN_QUESTION),
              f"The prompt must end with the dialogue to summarize and the question {prompts.FLAN_QUESTION!r}, "
              "leaving the answer for the model.")
-    _require(dialogue in prompt[len(prompt) - len(dialogue) - 200:],
+    _require(dialogue in prompt and prompt.rfind(dialogue) > max((prompt.rfind(s) for _, s in pairs), default=-1),
              "The dialogue to summarize must come last, after the worked examples.")
     positions = [prompt.find(d) for d, _ in pairs]
     _require(positions == sorted(positions), "Keep the worked examples in the order given.")
