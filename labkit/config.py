@@ -187,8 +187,17 @@ def get_profile(refresh: bool = False) -> Profile:
             else:
                 name, reason = requested, f"LABKIT_PROFILE={requested}"
             _profile = Profile(name=name, reason=reason, requested=requested, sizes=dict(SIZES[name]))
+            _log_profile(_profile)
     banner()
     return _profile
+
+
+def _log_profile(profile: Profile) -> None:
+    """Record the resolved profile in ``LABKIT_PROFILE_LOG`` (the test suite's proof of what kernels ran)."""
+    log = os.environ.get("LABKIT_PROFILE_LOG")
+    if log:
+        with open(log, "a", encoding="utf-8") as handle:
+            handle.write(f"{os.getpid()} {profile.name}\n")
 
 
 def set_profile(name: str) -> Profile:

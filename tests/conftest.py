@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -45,3 +47,25 @@ def dialogsum():
 
 def pytest_configure(config):
     sys.path.insert(0, str(ROOT))
+    # Every process that resolves a profile (this one and each notebook kernel) appends it here.
+    log = Path(tempfile.mkdtemp(prefix="labkit-profiles-")) / "profiles.log"
+    os.environ["LABKIT_PROFILE_LOG"] = str(log)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Guard: fail the run if any process - a notebook kernel included - ran outside the tiny profile."""
+    log = Path(os.environ.get("LABKIT_PROFILE_LOG", ""))
+    if not log.is_file():
+        return
+    profiles = [line.split()[1] for line in log.read_text().splitlines() if line.strip()]
+    # test_config switches profiles on purpose inside this process; kernels are other processes
+    kernels = [line for line in log.read_text().splitlines() if line.split()[0] != str(os.getpid())]
+    wrong = [line for line in kernels if line.split()[1] != "tiny"]
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    say = reporter.write_line if reporter else print
+    if wrong:
+        say(f"labkit guard: notebook kernels ran outside the tiny profile: {wrong}", red=True)
+        session.exitstatus = 1
+    elif profiles:
+        say(f"labkit guard: {len(kernels)} notebook kernel(s) resolved the tiny profile")
+    shutil.rmtree(log.parent, ignore_errors=True)
