@@ -66,6 +66,6 @@ def pytest_sessionfinish(session, exitstatus):
     if wrong:
         say(f"labkit guard: notebook kernels ran outside the tiny profile: {wrong}", red=True)
         session.exitstatus = 1
-    elif profiles:
+    elif kernels:
         say(f"labkit guard: {len(kernels)} notebook kernel(s) resolved the tiny profile")
     shutil.rmtree(log.parent, ignore_errors=True)
