@@ -76,6 +76,28 @@ SIZES: dict[str, dict[str, int]] = {
 }
 
 
+# Training settings per profile (notebook 02 and later). The course's values in `course`; the tiny
+# model is 128 wide, so LoRA there uses rank 8 on all four attention projections (about the same
+# trainable share as the course's rank 32 on q and v of FLAN-T5) and higher learning rates.
+SETTINGS: dict[str, dict] = {
+    "course": {
+        "full": {"learning_rate": 1e-5, "max_steps": 1000, "batch_size": 8},
+        "lora": {"learning_rate": 1e-3, "max_steps": 1000, "batch_size": 8},
+        "prompt_tuning": {"learning_rate": 0.3, "max_steps": 1000, "batch_size": 8},
+        "lora_config": {"r": 32, "lora_alpha": 32, "target_modules": ["q", "v"]},
+        "eval_generation": {"max_new_tokens": 200, "do_sample": False},
+    },
+    "tiny": {
+        "full": {"learning_rate": 2e-3, "max_steps": 150, "batch_size": 16},
+        "lora": {"learning_rate": 1e-2, "max_steps": 200, "batch_size": 16},
+        "prompt_tuning": {"learning_rate": 0.3, "max_steps": 150, "batch_size": 16},
+        "lora_config": {"r": 8, "lora_alpha": 16, "target_modules": ["q", "k", "v", "o"]},
+        # a 1.6M-parameter model loops without a repetition guard; applied to every model alike
+        "eval_generation": {"max_new_tokens": 64, "do_sample": False, "no_repeat_ngram_size": 3},
+    },
+}
+
+
 @dataclass(frozen=True)
 class Profile:
     """The profile a notebook runs in, and why it was chosen."""
@@ -222,6 +244,16 @@ def size(name: str) -> int:
     if name not in sizes:
         raise ValueError(f"Unknown size {name!r}. Sizes: {', '.join(sizes)}.")
     return sizes[name]
+
+
+def setting(name: str):
+    """A training or evaluation setting (a copy) for the active profile, e.g. ``setting("lora")``."""
+    import copy
+
+    settings = SETTINGS[get_profile().name]
+    if name not in settings:
+        raise ValueError(f"Unknown setting {name!r}. Settings: {', '.join(settings)}.")
+    return copy.deepcopy(settings[name])
 
 
 def device():

@@ -160,3 +160,17 @@ def test_suite_runs_in_the_tiny_profile_offline():
     assert os.environ["HF_HUB_OFFLINE"] == "1"
     assert netguard.active()
     assert config.get_profile(refresh=True).name == "tiny"
+
+
+def test_settings_exist_for_both_profiles(profile):
+    assert set(config.SETTINGS["course"]) == set(config.SETTINGS["tiny"])
+    profile("course")
+    assert config.setting("full")["learning_rate"] == 1e-5  # the course's values
+    assert config.setting("lora")["learning_rate"] == 1e-3
+    assert config.setting("lora_config") == {"r": 32, "lora_alpha": 32, "target_modules": ["q", "v"]}
+    profile("tiny")
+    changed = config.setting("full")
+    changed["learning_rate"] = 99
+    assert config.setting("full")["learning_rate"] != 99  # callers get a copy
+    with pytest.raises(ValueError, match="Settings:"):
+        config.setting("ful")

@@ -1,0 +1,221 @@
+"""Instruction fine-tuning: full, LoRA and prompt tuning, with checkpoints that resume (notebook 02).
+
+The course's Lab 2 in library idioms: tokenize dialogues behind the instruction prompt, pad each batch
+dynamically (``DataCollatorForSeq2Seq``, label padding ignored by the loss), train with transformers'
+``Seq2SeqTrainer``, and add parameter-efficient methods with peft. Two traps of the original lab are
+closed here: :func:`add_lora` and :func:`add_prompt_tuning` work on a *copy* (``get_peft_model``
+changes the model it is given, which silently turned the "original" baseline into the LoRA model),
+and :func:`train` resumes from the last checkpoint in its output folder instead of starting over.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from labkit import config, prompts
+
+# The course's LoRA settings (Lab 2).
+LORA_DEFAULTS = dict(r=32, lora_alpha=32, target_modules=["q", "v"], lora_dropout=0.05, bias="none")
+
+
+def count_parameters(model) -> tuple[int, int, float]:
+    """(trainable, total, percent trainable) - the numbers that make PEFT's case."""
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return trainable, total, 100 * trainable / total
+
+
+def print_parameters(model) -> None:
+    """Print the parameter counts the way the course's lab prints them."""
+    trainable, total, percent = count_parameters(model)
+    print(f"trainable model parameters: {trainable}\nall model parameters: {total}\n"
+          f"percentage of trainable model parameters: {percent:.2f}%")
+
+
+def lora_config(**overrides):
+    """A peft LoraConfig with the course's defaults (r=32, alpha=32, q and v, dropout 0.05, no bias, seq2seq)."""
+    from peft import LoraConfig, TaskType
+
+    return LoraConfig(**{**LORA_DEFAULTS, "task_type": TaskType.SEQ_2_SEQ_LM, **overrides})
+
+
+def add_lora(model, lora: "LoraConfig | None" = None):
+    """Wrap a *copy* of ``model`` with LoRA adapters: the model passed in stays untouched."""
+    from peft import get_peft_model
+
+    return get_peft_model(copy.deepcopy(model), lora or lora_config())
+
+
+def prompt_tuning_config(tokenizer, num_virtual_tokens: int = 20,
+                         init_text: str = "Summarize the following conversation."):
+    """A peft PromptTuningConfig: ``num_virtual_tokens`` soft-prompt vectors initialised from ``init_text``."""
+    from peft import PromptTuningConfig, PromptTuningInit, TaskType
+
+    return PromptTuningConfig(task_type=TaskType.SEQ_2_SEQ_LM, num_virtual_tokens=num_virtual_tokens,
+                              prompt_tuning_init=PromptTuningInit.TEXT, prompt_tuning_init_text=init_text,
+                              tokenizer_name_or_path=tokenizer.name_or_path)
+
+
+def add_prompt_tuning(model, tokenizer, num_virtual_tokens: int = 20,
+                      init_text: str = "Summarize the following conversation."):
+    """Prepend a trainable soft prompt to a *copy* of ``model``; every model weight stays frozen."""
+    from peft import get_peft_model
+
+    cfg = prompt_tuning_config(tokenizer, num_virtual_tokens, init_text)
+    return get_peft_model(copy.deepcopy(model), cfg)
+
+
+def tokenize_dialogues(split, tokenizer, prompt: Callable[[str], str] = prompts.zero_shot,
+                       max_source_tokens: int | None = None, max_target_tokens: int = 128):
+    """Turn a split into ``input_ids`` / ``attention_mask`` / ``labels``: the prompt in, the summary out.
+
+    Nothing is padded here; :func:`collator` pads each batch to its own longest example.
+    """
+    limit = max_source_tokens or int(tokenizer.model_max_length)
+
+    def encode(batch):
+        enc = tokenizer([prompt(d) for d in batch["dialogue"]], max_length=limit, truncation=True)
+        enc["labels"] = tokenizer(text_target=batch["summary"], max_length=max_target_tokens, truncation=True)["input_ids"]
+        return enc
+
+    return split.map(encode, batched=True, remove_columns=split.column_names, desc="tokenizing")
+
+
+def collator(tokenizer, model=None):
+    """Dynamic padding for seq2seq batches; padded label positions become -100 so the loss ignores them."""
+    from transformers import DataCollatorForSeq2Seq
+
+    return DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100, padding=True)
+
+
+def last_checkpoint(output_dir: str | Path) -> str | None:
+    """The newest *complete* ``checkpoint-N`` folder in ``output_dir`` (None when there is none).
+
+    A run killed while writing a checkpoint leaves a folder without ``trainer_state.json`` (the
+    trainer writes it last); such a folder is skipped so resuming never loads half a checkpoint.
+    """
+    output_dir = Path(output_dir)
+    if not output_dir.is_dir():
+        return None
+    candidates = [p for p in output_dir.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
+    for path in sorted(candidates, key=lambda p: int(p.name.split("-")[-1]), reverse=True):
+        if (path / "trainer_state.json").is_file():
+            return str(path)
+    return None
+
+
+@dataclass
+class TrainResult:
+    """What a training run did: the trainer, where it resumed from, and its losses."""
+
+    trainer: object
+    resumed_from: str | None
+    losses: pd.DataFrame = field(repr=False)
+
+    @property
+    def steps(self) -> int:
+        return int(self.trainer.state.global_step)
+
+
+def train(model, tokenizer, train_dataset, output_dir: str | Path, learning_rate: float, max_steps: int,
+          batch_size: int = 8, save_steps: int | None = None, logging_steps: int = 5, seed: int = 42,
+          resume: bool = True, warmup_steps: int = 0, callbacks=None, **arguments) -> TrainResult:
+    """Train ``model`` in place with Seq2SeqTrainer, checkpointing to ``output_dir``.
+
+    If ``output_dir`` already holds a checkpoint (an interrupted run), training resumes from the last
+    one - same step count, optimizer and scheduler state - instead of starting over.
+    """
+    from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments
+
+    args = Seq2SeqTrainingArguments(
+        output_dir=str(output_dir), learning_rate=learning_rate, max_steps=max_steps,
+        per_device_train_batch_size=batch_size, logging_steps=logging_steps,
+        save_strategy="steps", save_steps=save_steps or max(1, max_steps // 4), save_total_limit=2,
+        warmup_steps=warmup_steps, seed=seed, data_seed=seed, report_to="none",
+        use_cpu=config.device().type == "cpu", bf16=config.supports_bf16(), dataloader_num_workers=0,
+        **arguments,
+    )
+    trainer = Seq2SeqTrainer(model=model, args=args, train_dataset=train_dataset,
+                             data_collator=collator(tokenizer, model), processing_class=tokenizer,
+                             callbacks=callbacks)
+    checkpoint = last_checkpoint(output_dir) if resume else None
+    trainer.train(resume_from_checkpoint=checkpoint)
+    model.eval()
+    return TrainResult(trainer=trainer, resumed_from=checkpoint, losses=loss_history(trainer))
+
+
+def loss_history(trainer) -> pd.DataFrame:
+    """Training loss per logged step, from the trainer's log history."""
+    rows = [{"step": e["step"], "loss": e["loss"]} for e in trainer.state.log_history if "loss" in e]
+    return pd.DataFrame(rows, columns=["step", "loss"])
+
+
+def save_adapter(peft_model, path: str | Path) -> Path:
+    """Save only the adapter weights (a few MB for FLAN-T5, not the whole model)."""
+    peft_model.save_pretrained(str(path))
+    return Path(path)
+
+
+def load_adapter(base_model, path: str | Path, trainable: bool = False):
+    """Attach a saved adapter to a *copy* of ``base_model``."""
+    from peft import PeftModel
+
+    model = PeftModel.from_pretrained(copy.deepcopy(base_model), str(path), is_trainable=trainable)
+    return model.eval()
+
+
+def merge_lora(peft_model):
+    """Fold LoRA's low-rank updates into the base weights: a plain model, no adapter at inference time.
+
+    Works on a copy, so the adapter model can still be used and compared.
+    """
+    return copy.deepcopy(peft_model).merge_and_unload().eval()
+
+
+def adapter_size_mb(path: str | Path) -> float:
+    """Size on disk of a saved adapter folder, in MB."""
+    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file()) / 1e6
+
+
+def run_dir(name: str, **settings) -> Path:
+    """The checkpoint folder for a training run, keyed by its settings and the base model.
+
+    Re-running the same cell finds the same folder, so an interrupted run resumes and a finished one
+    is not trained again; changing a setting gives a fresh folder.
+    """
+    from labkit import cache
+    from labkit.models import summarizer_source
+
+    key = cache.content_hash(name, settings, summarizer_source(), config.get_profile().name)
+    path = config.cache_dir() / "runs" / f"{name}-{key}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def instruct_summarizer() -> Path:
+    """The instruction fine-tuned summarizer later notebooks start from (RLHF in 03), built once and cached.
+
+    Full fine-tuning with the profile's ``full`` settings, exactly as notebook 02 trains it.
+    """
+    from labkit import cache
+    from labkit.data import load_dialogsum
+    from labkit.models import load_summarizer, summarizer_source
+
+    settings = config.setting("full")
+
+    def build(folder: Path) -> dict:
+        config.set_seed(42)
+        model, tokenizer = load_summarizer()
+        train_split = tokenize_dialogues(load_dialogsum()["train"], tokenizer)
+        result = train(model, tokenizer, train_split, run_dir("full", **settings), **settings)
+        model.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+        return {"steps": result.steps, "losses": result.losses["loss"].tolist()}
+
+    key = cache.content_hash(summarizer_source(), settings, config.get_profile().name)
+    return cache.artifact("instruct-summarizer", key, build)

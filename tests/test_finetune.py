@@ -1,0 +1,155 @@
+import copy
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+import torch
+from transformers import TrainerCallback
+
+from labkit import finetune
+
+
+@pytest.fixture(scope="module")
+def small_train(summarizer, dialogsum):
+    _, tokenizer = summarizer
+    return finetune.tokenize_dialogues(dialogsum["train"].select(range(64)), tokenizer)
+
+
+def _logits(model, tokenizer, text="#Person1#: Hello there.\n#Person2#: Hi!"):
+    enc = tokenizer([text], return_tensors="pt")
+    with torch.no_grad():
+        return model(**enc, decoder_input_ids=torch.zeros((1, 3), dtype=torch.long)).logits
+
+
+def test_lora_config_has_the_course_defaults():
+    cfg = finetune.lora_config()
+    assert (cfg.r, cfg.lora_alpha, cfg.lora_dropout, cfg.bias) == (32, 32, 0.05, "none")
+    assert set(cfg.target_modules) == {"q", "v"}
+    assert str(cfg.task_type.value if hasattr(cfg.task_type, "value") else cfg.task_type) == "SEQ_2_SEQ_LM"
+    assert finetune.lora_config(r=8).r == 8
+
+
+def test_add_lora_never_mutates_the_original(summarizer):
+    model, tokenizer = summarizer
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    modules_before = [type(m).__name__ for m in model.modules()]
+    logits_before = _logits(model, tokenizer)
+    lora = finetune.add_lora(model, finetune.lora_config(r=4, target_modules=["q", "v"]))
+    with torch.no_grad():  # make the adapter do something
+        for name, p in lora.named_parameters():
+            if "lora_B" in name:
+                p.add_(0.1)
+    assert [type(m).__name__ for m in model.modules()] == modules_before
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert torch.equal(_logits(model, tokenizer), logits_before)
+    assert not torch.allclose(_logits(lora, tokenizer), logits_before)
+    trainable, total, percent = finetune.count_parameters(lora)
+    assert trainable < total and percent < 5
+
+
+def test_count_parameters_and_print(summarizer, capsys):
+    model, _ = summarizer
+    trainable, total, percent = finetune.count_parameters(model)
+    assert trainable == total == sum(p.numel() for p in model.parameters()) and percent == 100
+    finetune.print_parameters(model)
+    assert f"all model parameters: {total}" in capsys.readouterr().out
+
+
+def test_tokenize_does_not_pad_and_collator_masks_label_padding(summarizer, small_train):
+    model, tokenizer = summarizer
+    lengths = {len(x) for x in small_train["input_ids"]}
+    assert len(lengths) > 1  # no padding to a fixed length
+    batch = finetune.collator(tokenizer, model)([small_train[i] for i in range(8)])
+    longest = max(len(small_train[i]["input_ids"]) for i in range(8))
+    assert batch["input_ids"].shape[1] == longest  # padded to the batch's own longest
+    shortest = min(range(8), key=lambda i: len(small_train[i]["labels"]))
+    assert (batch["labels"][shortest] == -100).any()
+    assert tokenizer.pad_token_id not in batch["labels"].tolist()[shortest]
+
+
+def test_training_loss_falls_and_adapter_round_trip_and_merge(summarizer, small_train, tmp_path):
+    model, tokenizer = summarizer
+    lora = finetune.add_lora(model, finetune.lora_config(r=8, lora_alpha=16, target_modules=["q", "k", "v", "o"]))
+    run = finetune.train(lora, tokenizer, small_train, tmp_path / "run", learning_rate=1e-2, max_steps=30,
+                         batch_size=8, logging_steps=5, disable_tqdm=True)
+    losses = run.losses["loss"].tolist()
+    assert run.steps == 30 and losses[-1] < losses[0]
+    path = finetune.save_adapter(lora, tmp_path / "adapter")
+    assert finetune.adapter_size_mb(path) < 1
+    reloaded = finetune.load_adapter(model, path)
+    merged = finetune.merge_lora(lora)
+    reference = _logits(lora, tokenizer)
+    assert torch.allclose(_logits(reloaded, tokenizer), reference, atol=1e-5)
+    assert torch.allclose(_logits(merged, tokenizer), reference, atol=1e-4)
+    assert not any("lora" in n for n, _ in merged.named_parameters())
+    assert not torch.allclose(_logits(model, tokenizer), reference)  # the base is still the base
+
+
+def test_prompt_tuning_trains_only_the_soft_prompt(summarizer):
+    model, tokenizer = summarizer
+    soft = finetune.add_prompt_tuning(model, tokenizer, num_virtual_tokens=10)
+    trainable, _, _ = finetune.count_parameters(soft)
+    submodules = soft.peft_config["default"].num_transformer_submodules  # peft gives seq2seq models two
+    assert trainable == 10 * model.config.d_model * submodules
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), soft.base_model.parameters()))
+
+
+def test_last_checkpoint_skips_incomplete_ones(tmp_path):
+    assert finetune.last_checkpoint(tmp_path / "nothing") is None
+    for step, complete in [(10, True), (20, True), (30, False)]:
+        folder = tmp_path / f"checkpoint-{step}"
+        folder.mkdir()
+        if complete:
+            (folder / "trainer_state.json").write_text("{}")
+    assert finetune.last_checkpoint(tmp_path).endswith("checkpoint-20")
+
+
+TRAIN_SCRIPT = textwrap.dedent("""
+    import sys
+    from labkit import finetune
+    from labkit.data import load_dialogsum
+    from labkit.models import load_summarizer
+    model, tokenizer = load_summarizer()
+    data = finetune.tokenize_dialogues(load_dialogsum()["train"].select(range(64)), tokenizer)
+    finetune.train(model, tokenizer, data, sys.argv[1], learning_rate=1e-3, max_steps=120, batch_size=4,
+                   save_steps=10, disable_tqdm=True)
+""")
+
+
+class _CountSteps(TrainerCallback):
+    def __init__(self):
+        self.steps = 0
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.steps += 1
+
+
+def test_training_resumes_after_being_killed(summarizer, small_train, tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-c", TRAIN_SCRIPT, str(out)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    try:
+        while time.time() < deadline and not (out / "checkpoint-20" / "trainer_state.json").exists():
+            assert proc.poll() is None, "training subprocess ended before it could be interrupted"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)  # like a dead kernel: no clean-up
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    checkpoint = finetune.last_checkpoint(out)
+    assert checkpoint is not None
+    done_before = int(checkpoint.rsplit("-", 1)[1])
+    assert 20 <= done_before < 120
+
+    model, tokenizer = summarizer
+    counter = _CountSteps()
+    run = finetune.train(copy.deepcopy(model), tokenizer, small_train, out, learning_rate=1e-3, max_steps=120,
+                         batch_size=4, save_steps=10, disable_tqdm=True, callbacks=[counter])
+    assert run.resumed_from == checkpoint
+    assert run.steps == 120
+    assert counter.steps == 120 - done_before  # continued, did not start over
