@@ -64,7 +64,7 @@ SIZES: dict[str, dict[str, int]] = {
         "ppo_steps": 100,
     },
     "tiny": {
-        "n_eval": 48,
+        "n_eval": 100,
         "n_show": 3,
         "max_new_tokens": 64,
         "gen_batch_size": 16,
@@ -89,8 +89,8 @@ SETTINGS: dict[str, dict] = {
     },
     "tiny": {
         "full": {"learning_rate": 2e-3, "max_steps": 150, "batch_size": 16},
-        "lora": {"learning_rate": 1e-2, "max_steps": 200, "batch_size": 16},
-        "prompt_tuning": {"learning_rate": 0.3, "max_steps": 150, "batch_size": 16},
+        "lora": {"learning_rate": 5e-3, "max_steps": 300, "batch_size": 16},
+        "prompt_tuning": {"learning_rate": 0.3, "max_steps": 100, "batch_size": 16},
         "lora_config": {"r": 8, "lora_alpha": 16, "target_modules": ["q", "k", "v", "o"]},
         # a 1.6M-parameter model loops without a repetition guard; applied to every model alike
         "eval_generation": {"max_new_tokens": 64, "do_sample": False, "no_repeat_ngram_size": 3},
