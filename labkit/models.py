@@ -70,3 +70,26 @@ def load_embedder(device=None):
         return SentenceTransformer(source, device=str(device or config.device()))
     except (OSError, ValueError) as err:
         raise _offline_help(source, err) from err
+
+
+def load_llm(device=None):
+    """The instruct causal LM of the reasoning and RAG notebooks, and its tokenizer, in eval mode.
+
+    ``course``: a small instruct model from the hub (see ``config.ROLES["llm"]``). ``tiny``: a 2-layer
+    GPT-2 trained briefly on the project's dialogues - it runs every cell, but cannot reason.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    llm = config.role("llm")
+    if llm.is_local:
+        from labkit import tiny
+
+        source = str(tiny.causal_lm_path())
+    else:
+        source = llm.id
+    tokenizer = _from_pretrained(AutoTokenizer, source)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = _from_pretrained(AutoModelForCausalLM, source)
+    model.to(device or config.device()).eval()
+    return model, tokenizer

@@ -173,3 +173,51 @@ def summarizer_key() -> str:
 def summarizer_path() -> Path:
     """The folder holding the tiny summarizer, building it first if this machine has none yet."""
     return cache.artifact("tiny-t5", summarizer_key(), _build_summarizer)
+
+
+# --- the tiny profile's causal LM (role "llm") -----------------------------------------------------
+
+CAUSAL = {"n_embd": 128, "n_layer": 2, "n_head": 4, "n_positions": 512}
+CAUSAL_PRETRAIN = {"steps": 300, "batch_size": 8, "lr": 2e-3, "max_tokens": 160, "seed": 0}
+
+
+def _build_causal_lm(folder: Path) -> dict:
+    import torch
+    from tqdm.auto import tqdm
+    from transformers import AutoTokenizer, GenerationConfig, GPT2Config, GPT2LMHeadModel
+
+    from labkit.data import read_jsonl
+
+    start = time.perf_counter()
+    tokenizer = AutoTokenizer.from_pretrained(summarizer_path())  # same BPE vocabulary as the tiny T5
+    texts = [r["dialogue"] for r in read_jsonl(_train_file())]
+    rng = random.Random(CAUSAL_PRETRAIN["seed"])
+    torch.manual_seed(CAUSAL_PRETRAIN["seed"])
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=len(tokenizer), bos_token_id=1, eos_token_id=1,
+                                       pad_token_id=0, **CAUSAL))
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=CAUSAL_PRETRAIN["lr"], weight_decay=0.01)
+    losses = []
+    for _ in tqdm(range(CAUSAL_PRETRAIN["steps"]), desc="pre-training the tiny causal LM (once, then cached)"):
+        batch = rng.sample(texts, CAUSAL_PRETRAIN["batch_size"])
+        enc = tokenizer(batch, max_length=CAUSAL_PRETRAIN["max_tokens"], truncation=True, padding=True,
+                        return_tensors="pt")
+        labels = enc.input_ids.masked_fill(enc.attention_mask == 0, -100)
+        loss = model(**enc, labels=labels).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad()
+        losses.append(round(loss.item(), 4))
+    model.eval()
+    model.generation_config = GenerationConfig(pad_token_id=0, eos_token_id=1, max_new_tokens=48)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return {"seconds": round(time.perf_counter() - start, 1), "pretrain_losses": losses,
+            "parameters": sum(p.numel() for p in model.parameters())}
+
+
+def causal_lm_path() -> Path:
+    """The folder holding the tiny causal LM (a 2-layer GPT-2 trained on the dialogues), built once."""
+    key = cache.content_hash(summarizer_key(), CAUSAL, CAUSAL_PRETRAIN, Path(__file__))
+    return cache.artifact("tiny-causal-lm", key, _build_causal_lm)
