@@ -157,3 +157,42 @@ def check_recovered_share(share, comparison, peft: str = "LoRA", full: str = "fu
     _require(_close(share, expected, 1e-3),
              f"Not quite: divide {peft}'s {metric} gain over the original model by full fine-tuning's gain.")
     _ok(f"{peft} recovers {expected:.0%} of full fine-tuning's {metric} gain.")
+
+
+# --- notebook 05 -----------------------------------------------------------------------------------
+
+def check_chunks(chunks, documents, tokenizer, max_tokens: int = 128) -> None:
+    """Exercise 05.1: overlapping chunks within the token budget, covering every document, with ids."""
+    _require(isinstance(chunks, (list, tuple)) and chunks, "`chunks` should be a non-empty list of rag.Chunk.")
+    _require(all(hasattr(c, "id") and hasattr(c, "doc_id") and hasattr(c, "text") for c in chunks),
+             "Each chunk needs an id, a doc_id and a text: use rag.chunk_corpus.")
+    covered = {c.doc_id for c in chunks}
+    missing = [d.id for d in documents if d.id not in covered]
+    _require(not missing, f"No chunks for {len(missing)} document(s), e.g. {missing[:2]}: chunk every document.")
+    too_long = [c.id for c in chunks if len(tokenizer(c.text, add_special_tokens=False)["input_ids"]) > max_tokens + 2]
+    _require(not too_long, f"{len(too_long)} chunk(s) are longer than {max_tokens} tokens, e.g. {too_long[:1]}: "
+                           "count tokens with the embedder's tokenizer, not words or characters.")
+    _require(len({c.id for c in chunks}) == len(chunks), "Chunk ids must be unique: answers cite them.")
+    by_doc = {d.id: d.text for d in documents}
+    pieces = [c for c in chunks if c.doc_id == documents[0].id]
+    _require(len(pieces) > 1 and pieces[0].text[-20:] in pieces[1].text,
+             "Consecutive chunks should overlap, so that a sentence cut at one chunk's end is whole in the next.")
+    _require(all(c.text in by_doc[c.doc_id] for c in chunks), "Chunk texts should be exact slices of their document.")
+    _ok(f"{len(chunks)} overlapping chunks of at most {max_tokens} tokens, every document covered.")
+
+
+def check_only_embeddings(only_embeddings, questions, index, keyword_index, k: int = 5) -> None:
+    """Exercise 05.2: the questions the embedding index answers in its top k and BM25 does not."""
+    from labkit import rag
+
+    def found(retriever, q):
+        return any(rag.is_relevant(h, q) for h in retriever.search(q["question"], k))
+
+    expected = {q["id"] for q in questions if found(index, q) and not found(keyword_index, q)}
+    given = set(only_embeddings or [])
+    _require(given and all(isinstance(x, str) for x in given), "Give a list of question ids (strings such as 'q07').")
+    both = {q["id"] for q in questions if found(index, q) and found(keyword_index, q)}
+    _require(not (given & both), "Some of these questions are found by BM25 too: keep only those BM25 misses.")
+    _require(given == expected, f"Not quite: expected {len(expected)} question(s), you have {len(given)}. Look at the top "
+                                f"{k} hits of each retriever and keep questions only the embedding index answers.")
+    _ok(f"{len(expected)} question(s) are found only by meaning, not by keywords.")

@@ -42,6 +42,12 @@ class Chunk:
     doc_id: str
     text: str
     n_tokens: int
+    title: str = ""
+
+    def embedding_text(self, with_title: bool = True) -> str:
+        """What gets embedded: the text, headed by its document's title (a later chunk of a case file
+        rarely names the client; the header puts it back)."""
+        return f"{self.title}\n{self.text}" if with_title and self.title else self.text
 
 
 def corpus_dir() -> Path:
@@ -75,7 +81,7 @@ def load_questions(path: str | Path | None = None) -> list[dict]:
     return questions
 
 
-def chunk_document(doc: Document, tokenizer, chunk_tokens: int = 128, overlap: int = 32) -> list[Chunk]:
+def chunk_document(doc: Document, tokenizer, chunk_tokens: int = 200, overlap: int = 50) -> list[Chunk]:
     """Overlapping windows of ``chunk_tokens`` tokens (counted with the embedder's tokenizer).
 
     Chunk texts are exact slices of the document (via the tokenizer's character offsets), so a
@@ -90,21 +96,22 @@ def chunk_document(doc: Document, tokenizer, chunk_tokens: int = 128, overlap: i
     while start < len(offsets):
         end = min(start + chunk_tokens, len(offsets))
         text = doc.text[offsets[start][0]:offsets[end - 1][1]]
-        chunks.append(Chunk(id=f"{doc.id}#{len(chunks)}", doc_id=doc.id, text=text, n_tokens=end - start))
+        chunks.append(Chunk(id=f"{doc.id}#{len(chunks)}", doc_id=doc.id, text=text, n_tokens=end - start,
+                            title=doc.title))
         if end == len(offsets):
             break
         start += step
     return chunks
 
 
-def chunk_corpus(docs: Sequence[Document], tokenizer, chunk_tokens: int = 128, overlap: int = 32) -> list[Chunk]:
+def chunk_corpus(docs: Sequence[Document], tokenizer, chunk_tokens: int = 200, overlap: int = 50) -> list[Chunk]:
     """Chunk every document."""
     return [c for doc in docs for c in chunk_document(doc, tokenizer, chunk_tokens, overlap)]
 
 
 def whole_documents(docs: Sequence[Document], tokenizer) -> list[Chunk]:
     """Each document as one 'chunk': what you get without chunking (the embedder truncates it)."""
-    return [Chunk(id=f"{d.id}#0", doc_id=d.id, text=d.text,
+    return [Chunk(id=f"{d.id}#0", doc_id=d.id, text=d.text, title=d.title,
                   n_tokens=len(tokenizer(d.text, add_special_tokens=False)["input_ids"])) for d in docs]
 
 
@@ -117,14 +124,18 @@ class Hit:
 
 
 class VectorIndex:
-    """Chunks embedded with a sentence-transformers model, searched by cosine similarity (FAISS)."""
+    """Chunks embedded with a sentence-transformers model, searched by cosine similarity (FAISS).
 
-    def __init__(self, embedder, chunks: Sequence[Chunk] = (), batch_size: int = 32):
+    ``with_titles`` embeds each chunk headed by its document's title (see :meth:`Chunk.embedding_text`).
+    """
+
+    def __init__(self, embedder, chunks: Sequence[Chunk] = (), batch_size: int = 32, with_titles: bool = True):
         import faiss
 
         self.embedder = embedder
+        self.with_titles = with_titles
         self.chunks: list[Chunk] = []
-        self.index = faiss.IndexFlatIP(embedder.get_sentence_embedding_dimension())
+        self.index = faiss.IndexFlatIP(_dimension(embedder))
         if chunks:
             self.add(chunks, batch_size)
 
@@ -135,7 +146,8 @@ class VectorIndex:
 
     def add(self, chunks: Sequence[Chunk], batch_size: int = 32) -> None:
         """Embed and add chunks (normalised vectors, so inner product = cosine similarity)."""
-        self.index.add(self._embed([c.text for c in chunks], batch_size, progress=len(chunks) > 64))
+        texts = [c.embedding_text(self.with_titles) for c in chunks]
+        self.index.add(self._embed(texts, batch_size, progress=len(chunks) > 64))
         self.chunks.extend(chunks)
 
     def search(self, query: str, k: int = 5) -> list[Hit]:
@@ -153,6 +165,7 @@ class VectorIndex:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         faiss.write_index(self.index, str(folder / "index.faiss"))
+        (folder / "meta.json").write_text(json.dumps({"with_titles": self.with_titles, "dimension": self.index.d}))
         with (folder / "chunks.jsonl").open("w", encoding="utf-8") as handle:
             for chunk in self.chunks:
                 handle.write(json.dumps(asdict(chunk)) + "\n")
@@ -166,14 +179,20 @@ class VectorIndex:
         folder = Path(folder)
         if not (folder / "index.faiss").is_file():
             raise FileNotFoundError(f"No saved index in {folder} (expected index.faiss and chunks.jsonl).")
-        index = cls(embedder)
+        meta = json.loads((folder / "meta.json").read_text()) if (folder / "meta.json").is_file() else {}
+        index = cls(embedder, with_titles=meta.get("with_titles", True))
         index.index = faiss.read_index(str(folder / "index.faiss"))
-        if index.index.d != embedder.get_sentence_embedding_dimension():
+        if index.index.d != _dimension(embedder):
             raise ValueError(f"The index in {folder} has {index.index.d}-dimensional vectors, the embedder "
-                             f"{embedder.get_sentence_embedding_dimension()}: rebuild it with this embedder.")
+                             f"{_dimension(embedder)}: rebuild it with this embedder.")
         lines = (folder / "chunks.jsonl").read_text(encoding="utf-8").splitlines()
         index.chunks = [Chunk(**json.loads(line)) for line in lines if line.strip()]
         return index
+
+
+def _dimension(embedder) -> int:
+    get = getattr(embedder, "get_embedding_dimension", None) or embedder.get_sentence_embedding_dimension
+    return int(get())
 
 
 _WORD = re.compile(r"[a-z0-9]+")
@@ -191,7 +210,7 @@ class KeywordIndex:
         from rank_bm25 import BM25Okapi
 
         self.chunks = list(chunks)
-        self.bm25 = BM25Okapi([keyword_tokens(c.text) for c in self.chunks])
+        self.bm25 = BM25Okapi([keyword_tokens(c.embedding_text()) for c in self.chunks])
 
     def search(self, query: str, k: int = 5) -> list[Hit]:
         scores = self.bm25.get_scores(keyword_tokens(query))
@@ -226,29 +245,35 @@ INSTRUCTION = ("Answer the question using only the sources below. Cite the sourc
 
 def build_prompt(question: str, hits: Sequence[Hit], tokenizer, context_window: int | None = None,
                  reserve_tokens: int = 64) -> tuple[str, list[str]]:
-    """An augmented prompt: instruction, as many retrieved chunks as fit (best first), the question.
+    """An augmented prompt: instruction, retrieved chunks in rank order while they fit, the question.
 
-    ``reserve_tokens`` are kept free for the answer. Returns the prompt and the ids of the sources
-    it includes; a chunk that would overflow the window is left out rather than cut mid-sentence.
+    ``reserve_tokens`` are kept free for the answer. Chunks are added best first and packing stops at
+    the first one that does not fit (a lower-ranked chunk never jumps the queue); if not even the best
+    chunk fits, it is cut to the space left. Returns the prompt and the ids of the sources it holds.
     """
     window = context_window or int(tokenizer.model_max_length)
     head, tail = INSTRUCTION + "\n\n", f"\nQuestion: {question}\nAnswer:"
 
     def length(text: str) -> int:
-        return len(tokenizer(text)["input_ids"])
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    budget = window - reserve_tokens - length(head + tail)
+    budget = window - reserve_tokens - length(head + tail) - 2  # 2: special tokens the model may add
     if budget <= 0:
         raise ValueError(f"The question alone does not fit a {window}-token context window.")
-    sources, used = [], []
+    blocks, used = [], []
     for hit in hits:
         block = f"[{hit.chunk.id}] {hit.chunk.text.strip()}\n\n"
         cost = length(block)
-        if cost <= budget:
-            sources.append(block)
-            used.append(hit.chunk.id)
-            budget -= cost
-    return head + "".join(sources) + tail, used
+        if cost > budget:
+            if not blocks:  # cut the best chunk to the space there is
+                ids = tokenizer(block, add_special_tokens=False)["input_ids"][:max(budget - 2, 1)]
+                blocks.append(tokenizer.decode(ids) + " …\n\n")
+                used.append(hit.chunk.id)
+            break
+        blocks.append(block)
+        used.append(hit.chunk.id)
+        budget -= cost
+    return head + "".join(blocks) + tail, used
 
 
 def best_sentence(question: str, hits: Sequence[Hit], embedder) -> tuple[str, str]:
