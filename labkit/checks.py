@@ -196,3 +196,52 @@ def check_only_embeddings(only_embeddings, questions, index, keyword_index, k: i
     _require(given == expected, f"Not quite: expected {len(expected)} question(s), you have {len(given)}. Look at the top "
                                 f"{k} hits of each retriever and keep questions only the embedding index answers.")
     _ok(f"{len(expected)} question(s) are found only by meaning, not by keywords.")
+
+
+# --- notebook 06 -----------------------------------------------------------------------------------
+
+def check_pal_program(code: str, expected: float = 9) -> None:
+    """Exercise 06.1: a PAL program for the cafeteria question, run in the sandbox."""
+    from labkit.agents import run_python
+
+    _require(isinstance(code, str) and code.strip(), "Write the program as a string of Python code.")
+    result = run_python(code, answer_var="answer")
+    _require(result.ok, f"The program did not run cleanly in the sandbox: {result.error}")
+    _require(result.answer == expected, f"The program's `answer` is {result.answer!r}; recompute the steps "
+                                        "(apples at the start, minus used for lunch, plus bought).")
+    _require(any(op in code for op in "+-*"), "Let the program do the arithmetic, as PAL does: don't type the result.")
+    _ok(f"The sandbox ran your program: answer = {result.answer}.")
+
+
+def check_react_step(step: str, expected_tool: str = "Search", expected_argument: str = "Edda Vell") -> None:
+    """Exercise 06.2: the next ReAct step, in the format the loop parses."""
+    from labkit.agents import MalformedAction, parse_step
+
+    _require(isinstance(step, str), "Write the step as a string: 'Thought 2: ...\\nAction 2: Tool[argument]'.")
+    try:
+        thought, tool, argument = parse_step(step)
+    except MalformedAction as err:
+        raise CheckFailed(f"The loop could not parse that step: {err}.") from None
+    _require(thought, "Start with a Thought: say what you learned and what you need next.")
+    _require(tool.lower() == expected_tool.lower(), f"{tool!r} is not the right action here: you need another page.")
+    _require(argument.lower() == expected_argument.lower(),
+             f"Search[{argument}] is not the page you need: who invented the lamp, according to the observation?")
+    _ok(f"Parsed: {tool}[{argument}].")
+
+
+def check_orders_by_email_query(sql: str, conn) -> None:
+    """Exercise 06.3: a parameterized query for a customer's order numbers by email."""
+    _require(isinstance(sql, str) and "select" in sql.lower(), "Write a SELECT statement as a string.")
+    _require("?" in sql or ":" in sql, "Use a placeholder (?) for the email and pass it as a parameter: "
+                                       "never paste user input into SQL.")
+    _require("@" not in sql and "'" not in sql, "The query holds a literal value: the email must come in as a parameter.")
+    try:
+        rows = conn.execute(sql, ("ana.costa@example.com",)).fetchall()
+        injected = conn.execute(sql, ("x' OR '1'='1",)).fetchall()
+    except Exception as err:
+        raise CheckFailed(f"The query fails: {type(err).__name__}: {err}") from None
+    ids = sorted(r[0] for r in rows)
+    _require(ids == [1042, 1045], f"For ana.costa@example.com the query returned {ids}, expected her orders [1042, 1045] "
+                                  "(first column: the order id).")
+    _require(injected == [], "An injected email returned rows!")
+    _ok("Parameterized: the right orders, and the injection attempt finds nothing.")
