@@ -245,3 +245,19 @@ def check_orders_by_email_query(sql: str, conn) -> None:
                                   "(first column: the order id).")
     _require(injected == [], "An injected email returned rows!")
     _ok("Parameterized: the right orders, and the injection attempt finds nothing.")
+
+
+def check_recall_at_k(recall_at_k, retrievers: dict, questions, ks=(1, 5)) -> None:
+    """Exercise 05.3: recall@k computed by hand agrees with labkit's evaluation for every retriever."""
+    from labkit import rag
+
+    _require(callable(recall_at_k), "Define `recall_at_k(retriever, questions, k)`.")
+    table = rag.evaluate_retrieval(retrievers, questions, ks=ks)
+    for name, retriever in retrievers.items():
+        for k in ks:
+            got = recall_at_k(retriever, questions, k)
+            expected = table.loc[name, f"recall@{k}"]
+            _require(got is not None and _close(got, expected, 1e-9),
+                     f"recall@{k} for {name!r}: got {got}, expected {expected:.3f}. Count a question once if ANY of "
+                     "its top-k chunks is relevant, then divide by the number of questions.")
+    _ok("Your recall@k matches for every retriever and k.")

@@ -148,3 +148,23 @@ def test_rag_checks():
         checks.check_only_embeddings(right + [q["id"] for q in questions if found(bm25, q)][:1], questions, index, bm25)
     with pytest.raises(checks.CheckFailed, match="question ids"):
         checks.check_only_embeddings([], questions, index, bm25)
+
+
+def test_recall_check():
+    from labkit import rag
+    from labkit.models import load_embedder
+
+    embedder = load_embedder()
+    chunks = rag.chunk_corpus(rag.load_documents(), embedder.tokenizer)
+    retrievers = {"bm25": rag.KeywordIndex(chunks)}
+    questions = rag.load_questions()[:15]
+
+    def right(r, qs, k):
+        return sum(any(rag.is_relevant(h, q) for h in r.search(q["question"], k)) for q in qs) / len(qs)
+
+    def counts_hits(r, qs, k):  # counts relevant chunks, not questions
+        return sum(rag.is_relevant(h, q) for q in qs for h in r.search(q["question"], k)) / (len(qs) * k)
+
+    checks.check_recall_at_k(right, retrievers, questions)
+    with pytest.raises(checks.CheckFailed, match="ANY"):
+        checks.check_recall_at_k(counts_hits, retrievers, questions)
