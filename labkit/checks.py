@@ -261,3 +261,61 @@ def check_recall_at_k(recall_at_k, retrievers: dict, questions, ks=(1, 5)) -> No
                      f"recall@{k} for {name!r}: got {got}, expected {expected:.3f}. Count a question once if ANY of "
                      "its top-k chunks is relevant, then divide by the number of questions.")
     _ok("Your recall@k matches for every retriever and k.")
+
+
+# --- notebook 04 -----------------------------------------------------------------------------------
+
+def check_int8_quantizer(quantize_int8) -> None:
+    """Exercise 04.1: symmetric int8 quantization of a tensor: (int8 values, scale)."""
+    import torch
+
+    torch.manual_seed(0)
+    w = torch.randn(64, 32) * 0.05
+    w[3, 4] = 0.4  # an outlier sets the range
+    out = quantize_int8(w)
+    _require(isinstance(out, tuple) and len(out) == 2, "Return a pair: (q, scale).")
+    q, scale = out
+    _require(isinstance(q, torch.Tensor) and q.dtype == torch.int8, "q should be a torch.int8 tensor (use .to(torch.int8)).")
+    scale = float(scale)
+    _require(math.isclose(scale, 0.4 / 127, rel_tol=1e-4),
+             f"scale is {scale:.6f}; symmetric int8 maps the largest |value| to 127: scale = max|w| / 127.")
+    _require(int(q.abs().max()) == 127, "The largest |value| should map to ±127.")
+    error = (q.float() * scale - w).abs().max().item()
+    _require(error <= scale / 2 + 1e-7, f"Reconstruction error {error:.5f} is larger than half a step: round, don't truncate.")
+    _ok(f"int8 with scale {scale:.5f}: worst error {error:.5f} (half a step is {scale / 2:.5f}).")
+
+
+def check_distillation_loss(distill_loss) -> None:
+    """Exercise 04.2: the distillation loss (KL on softened outputs, x T²) plus the student loss."""
+    import torch
+
+    from labkit.optimize import distillation_loss
+
+    torch.manual_seed(0)
+    student, teacher = torch.randn(8, 5), torch.randn(8, 5) * 3
+    labels = torch.randint(0, 5, (8,))
+    for temperature, alpha in [(4.0, 0.5), (1.0, 0.5), (2.0, 0.0), (3.0, 1.0)]:
+        expected = float(distillation_loss(student, teacher, labels, temperature, alpha))
+        got = float(distill_loss(student, teacher, labels, temperature, alpha))
+        if math.isclose(got, expected, rel_tol=1e-4):
+            continue
+        if alpha > 0:
+            no_t2 = float(distillation_loss(student, teacher, labels, temperature, alpha)) - alpha * float(
+                distillation_loss(student, teacher, labels, temperature, 1.0)) * (1 - 1 / temperature ** 2)
+            _require(not math.isclose(got, no_t2, rel_tol=1e-4),
+                     "Multiply the KL term by T²: softening by T shrinks its gradients by 1/T².")
+        _require(False, f"At T={temperature}, alpha={alpha} the loss is {got:.4f}, expected {expected:.4f}. Soft labels: "
+                        "softmax(teacher / T); soft predictions: log_softmax(student / T); KL with reduction "
+                        "'batchmean', times T²; then alpha * that + (1 - alpha) * cross-entropy with the hard labels.")
+    _ok("Distillation loss matches at every temperature and weight.")
+
+
+def check_shrink_factor(shrink, table, baseline: str = "fp32", variant: str = "int8 dynamic") -> None:
+    """Exercise 04.3: how much smaller dynamic int8 makes the Linear weights, read from the table."""
+    expected = table.loc[baseline, "Linear weights MB"] / table.loc[variant, "Linear weights MB"]
+    _require(shrink is not None, "Set `shrink` to a number (fp32 size / int8 size).")
+    _require(not _close(shrink, 1 / expected, 1e-3), "Invert it: fp32 size divided by int8 size (a number above 1).")
+    _require(not _close(shrink, table.loc[baseline, "disk MB"] / table.loc[variant, "disk MB"], 1e-3),
+             "That is the whole file; the question is about the Linear layers' weights (embeddings are not quantized).")
+    _require(_close(shrink, expected, 1e-3), f"Not quite: divide the two 'Linear weights MB' values.")
+    _ok(f"Dynamic int8 stores the Linear weights {expected:.2f}x smaller.")

@@ -1,0 +1,120 @@
+"""Quantization, distillation and pruning helpers, on small models (the notebook runs the real teacher)."""
+
+import pytest
+import torch
+from torch import nn
+
+from labkit import checks, optimize
+
+
+def _mlp(seed=0):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(32, 64), nn.ReLU(), nn.Linear(64, 8))
+
+
+def test_dynamic_int8_shrinks_linear_weights_four_times_and_stays_close():
+    model = _mlp()
+    q = optimize.quantize_dynamic_int8(model)
+    assert optimize.linear_weight_bytes(model) / optimize.linear_weight_bytes(q) == pytest.approx(4.0)
+    x = torch.randn(16, 32)
+    with torch.no_grad():
+        err = (q(x) - model(x)).norm() / model(x).norm()
+    assert 0 < err < 0.05  # changed, but only a little
+    assert isinstance(model[0], nn.Linear)  # the original is untouched
+
+
+def test_casts_halve_memory():
+    model = _mlp()
+    assert optimize.memory_bytes(optimize.cast(model, torch.float16)) * 2 == optimize.memory_bytes(model)
+    assert optimize.disk_bytes(model) > optimize.memory_bytes(model)  # the file adds a little overhead
+
+
+def test_calibration_records_ranges_and_cuts_static_quantization_error():
+    model = _mlp()
+    x = torch.randn(64, 32) * 8  # activations far outside ±1
+    ranges = optimize.record_activation_ranges(model, lambda: model(x))
+    assert set(ranges) == {"0", "2"} and ranges["0"] == pytest.approx(float(x.abs().max()))
+    with torch.no_grad():
+        reference = model(x)
+        with optimize.static_int8_activations(model, None):
+            guessed = model(x)
+        with optimize.static_int8_activations(model, ranges):
+            calibrated = model(x)
+        assert torch.equal(model(x), reference)  # hooks removed afterwards
+    assert (calibrated - reference).norm() < 0.2 * (guessed - reference).norm()
+
+
+def test_distillation_loss_by_hand():
+    student = torch.tensor([[2.0, 0.0, -1.0]])
+    teacher = torch.tensor([[1.0, 1.0, 0.0]])
+    labels = torch.tensor([0])
+    T, alpha = 2.0, 0.5
+    p_t = torch.softmax(teacher / T, -1)
+    log_p_s = torch.log_softmax(student / T, -1)
+    kl = (p_t * (p_t.log() - log_p_s)).sum()
+    ce = -torch.log_softmax(student, -1)[0, 0]
+    expected = alpha * kl * T ** 2 + (1 - alpha) * ce
+    assert optimize.distillation_loss(student, teacher, labels, T, alpha).item() == pytest.approx(expected.item(), rel=1e-5)
+    assert optimize.distillation_loss(student, teacher, labels, T, 0.0).item() == pytest.approx(ce.item(), rel=1e-5)
+    unlabelled = optimize.distillation_loss(student, teacher, torch.tensor([-100]), T, alpha)
+    assert unlabelled.item() == pytest.approx((alpha * kl * T ** 2).item(), rel=1e-5)
+
+
+def test_student_trains_and_hard_only_never_sees_unlabelled_examples():
+    ids = torch.randint(1, 50, (40, 10))
+    labels = (ids[:, 0] > 25).long()
+    masked = labels.clone()
+    masked[10:] = -100
+    student = optimize.small_student(50, 2, seed=0, dim=8)
+    run = optimize.train_student(student, ids, torch.ones_like(ids), masked, None, steps=40, batch_size=8, lr=5e-2)
+    assert run.losses[-1] < run.losses[0]
+    assert all(l == l for l in run.losses)  # no NaN from an all-unlabelled batch
+
+
+def test_pruning_zeroes_weights_but_not_dense_bytes():
+    model = _mlp()
+    pruned = optimize.magnitude_prune(model, 0.7)
+    assert optimize.sparsity_of(pruned) == pytest.approx(0.7, abs=0.01)
+    assert optimize.sparsity_of(model) == 0
+    assert optimize.disk_bytes(pruned) == pytest.approx(optimize.disk_bytes(model), rel=0.01)
+    assert optimize.sparse_bytes(pruned) < optimize.sparse_bytes(model)
+    kept = [m.weight for m in pruned.modules() if isinstance(m, nn.Linear)]
+    assert not any(hasattr(m, "weight_mask") for m in pruned.modules())  # pruning made permanent
+
+
+def test_bootstrap_ci():
+    mean, low, high = optimize.bootstrap_ci([0.05, 0.07, 0.06, 0.08, 0.04])
+    assert low <= mean <= high and low > 0
+
+
+def test_notebook_04_checks():
+    def right(w):
+        scale = w.abs().max() / 127
+        return torch.round(w / scale).clamp(-127, 127).to(torch.int8), scale
+
+    checks.check_int8_quantizer(right)
+    with pytest.raises(checks.CheckFailed, match="torch.int8"):
+        checks.check_int8_quantizer(lambda w: (torch.round(w / (w.abs().max() / 127)), w.abs().max() / 127))
+    with pytest.raises(checks.CheckFailed, match="max"):
+        checks.check_int8_quantizer(lambda w: (torch.round(w / (w.abs().max() / 255)).clamp(-127, 127).to(torch.int8),
+                                               w.abs().max() / 255))
+    with pytest.raises(checks.CheckFailed, match="round"):
+        checks.check_int8_quantizer(lambda w: ((w / (w.abs().max() / 127)).to(torch.int8), w.abs().max() / 127))
+
+    checks.check_distillation_loss(optimize.distillation_loss)
+    import torch.nn.functional as F
+
+    def no_t2(s, t, y, T, a):
+        return a * F.kl_div(F.log_softmax(s / T, -1), F.softmax(t / T, -1), reduction="batchmean") + (1 - a) * F.cross_entropy(s, y)
+
+    with pytest.raises(checks.CheckFailed, match="T²"):
+        checks.check_distillation_loss(no_t2)
+
+    import pandas as pd
+
+    table = pd.DataFrame({"Linear weights MB": [40.0, 10.0], "disk MB": [90.0, 58.0]}, index=["fp32", "int8 dynamic"])
+    checks.check_shrink_factor(4.0, table)
+    with pytest.raises(checks.CheckFailed, match="Invert"):
+        checks.check_shrink_factor(0.25, table)
+    with pytest.raises(checks.CheckFailed, match="whole file"):
+        checks.check_shrink_factor(90 / 58, table)
