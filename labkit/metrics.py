@@ -109,3 +109,17 @@ def summarize_and_score(model, tokenizer, split, prompt=None, generation_config=
     predictions = generation.generate(model, tokenizer, [prompt(d) for d in split["dialogue"]], generation_config,
                                       batch_size=batch_size)
     return rouge(predictions, split["summary"]), predictions
+
+
+def bootstrap_ci(values, n: int = 2000, seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
+    """Mean and bootstrap confidence interval (default 95%) of a sample, e.g. paired differences.
+
+    Resamples the values with replacement ``n`` times (seeded) and takes the percentiles of the means.
+    """
+    values = np.asarray(values, dtype=float)
+    if values.size == 0:
+        raise ValueError("bootstrap_ci needs at least one value")
+    rng = np.random.default_rng(seed)
+    means = rng.choice(values, size=(n, values.size), replace=True).mean(axis=1)
+    tail = (1 - level) / 2 * 100
+    return float(values.mean()), float(np.percentile(means, tail)), float(np.percentile(means, 100 - tail))

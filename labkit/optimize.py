@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from labkit import config
+from labkit.metrics import bootstrap_ci  # noqa: F401  (notebook 04 uses optimize.bootstrap_ci)
 
 
 # --- the teacher: MiniLM + a linear head ------------------------------------------------------------
@@ -256,14 +256,6 @@ def train_student(student, input_ids: torch.Tensor, attention_mask: torch.Tensor
 def student_logits(student, input_ids: torch.Tensor, attention_mask: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
     return torch.cat([student(input_ids=input_ids[i:i + batch_size], attention_mask=attention_mask[i:i + batch_size]).logits
                       for i in range(0, len(input_ids), batch_size)])
-
-
-def bootstrap_ci(differences, n: int = 2000, seed: int = 0) -> tuple[float, float, float]:
-    """Mean and 95% bootstrap confidence interval of paired differences."""
-    values = np.asarray(differences, dtype=float)
-    rng = np.random.default_rng(seed)
-    means = rng.choice(values, size=(n, len(values)), replace=True).mean(axis=1)
-    return float(values.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
 # --- pruning -----------------------------------------------------------------------------------------

@@ -1,0 +1,72 @@
+"""PPO's arithmetic checked against values worked out by hand, and rankings to pairs."""
+
+import pytest
+import torch
+
+from labkit import rlhf
+
+
+def test_rankings_to_pairs_put_the_preferred_first():
+    pairs = rlhf.rankings_to_pairs(["a", "b", "c"], [2, 1, 3])
+    assert sorted(pairs) == sorted([("b", "a"), ("a", "c"), ("b", "c")])
+    assert rlhf.rankings_to_pairs(["a", "b"], [1, 1]) == []  # a tie prefers neither
+    with pytest.raises(ValueError, match="one rank per completion"):
+        rlhf.rankings_to_pairs(["a", "b"], [1])
+    with pytest.raises(ValueError, match="start at 1"):
+        rlhf.rankings_to_pairs(["a", "b"], [0, 1])
+
+
+def test_kl_penalty_and_score_on_the_last_token():
+    logp = torch.tensor([[-1.0, -2.0, -0.5, 0.0]])
+    ref = torch.tensor([[-1.5, -1.0, -0.5, 0.0]])
+    mask = torch.tensor([[1.0, 1.0, 1.0, 0.0]])
+    rewards, kl = rlhf.kl_penalized_rewards(torch.tensor([2.0]), logp, ref, mask, kl_coef=0.1)
+    # kl per token = logp - ref = [0.5, -1.0, 0.0, (masked)]
+    assert kl.tolist() == [[0.5, -1.0, 0.0, 0.0]]
+    # rewards = -0.1 * kl, plus the score 2.0 on the last response token (index 2)
+    assert rewards.tolist()[0] == pytest.approx([-0.05, 0.1, 2.0, 0.0])
+
+
+def test_gae_by_hand():
+    rewards = torch.tensor([[0.0, 0.0, 1.0]])
+    values = torch.tensor([[0.5, 0.6, 0.7]])
+    mask = torch.ones(1, 3)
+    adv, ret = rlhf.gae(rewards, values, mask, gamma=1.0, lam=0.5)
+    # t=2: δ = 1 - 0.7 = 0.3;            A2 = 0.3
+    # t=1: δ = 0 + 0.7 - 0.6 = 0.1;      A1 = 0.1 + 0.5 * 0.3 = 0.25
+    # t=0: δ = 0 + 0.6 - 0.5 = 0.1;      A0 = 0.1 + 0.5 * 0.25 = 0.225
+    assert adv.tolist()[0] == pytest.approx([0.225, 0.25, 0.3])
+    assert ret.tolist()[0] == pytest.approx([0.725, 0.85, 1.0])
+
+
+def test_gae_ignores_padding_after_the_response():
+    rewards = torch.tensor([[0.0, 1.0, 0.0]])
+    values = torch.tensor([[0.5, 0.7, 9.0]])  # the padded value must not leak in
+    mask = torch.tensor([[1.0, 1.0, 0.0]])
+    adv, _ = rlhf.gae(rewards, values, mask, gamma=1.0, lam=1.0)
+    assert adv.tolist()[0] == pytest.approx([0.5, 0.3, 0.0])
+
+
+def test_clipped_policy_loss_by_hand():
+    old = torch.log(torch.tensor([[0.5, 0.5]]))
+    new = torch.log(torch.tensor([[0.8, 0.3]]))  # ratios 1.6 and 0.6
+    adv = torch.tensor([[1.0, -1.0]])
+    loss, clipfrac = rlhf.policy_loss(new, old, adv, torch.ones(1, 2), clip=0.2)
+    # token 1: max(-1.6, -1.2) = -1.2 (clipped); token 2: max(0.6, 0.8) = 0.8 (clipped)
+    assert loss.item() == pytest.approx((-1.2 + 0.8) / 2)
+    assert clipfrac.item() == pytest.approx(1.0)
+    same, frac = rlhf.policy_loss(old, old, adv, torch.ones(1, 2))
+    assert same.item() == pytest.approx(0.0) and frac.item() == 0
+
+
+def test_clipped_value_loss_by_hand():
+    loss = rlhf.value_loss(torch.tensor([[1.0]]), torch.tensor([[0.0]]), torch.tensor([[2.0]]), torch.ones(1, 1), clip=0.2)
+    # unclipped (1-2)^2 = 1; clipped V = 0.2 -> (0.2-2)^2 = 3.24; 0.5 * max = 1.62
+    assert loss.item() == pytest.approx(1.62)
+
+
+def test_adaptive_kl_controller_moves_toward_the_target():
+    ctl = rlhf.AdaptiveKLController(init_kl_coef=0.2, target=1.0, horizon=100)
+    assert ctl.update(current_kl=3.0, n_steps=10) == pytest.approx(0.2 * (1 + 0.2 * 0.1))  # error clipped at +0.2
+    low = rlhf.AdaptiveKLController(0.2, 1.0, 100).update(current_kl=0.9, n_steps=10)
+    assert low == pytest.approx(0.2 * (1 - 0.1 * 0.1))
