@@ -93,3 +93,24 @@ def load_llm(device=None):
     model = _from_pretrained(AutoModelForCausalLM, source)
     model.to(device or config.device()).eval()
     return model, tokenizer
+
+
+def load_reward_model(device=None):
+    """The reward model of notebook 03 as (model, tokenizer): a hate-speech classifier whose label 0 is "nothate".
+
+    ``course``: facebook/roberta-hate-speech-dynabench-r4-target. ``tiny``: all-MiniLM-L6-v2 fine-tuned
+    locally on the project's polite vs hostile sentences, with the same label names.
+    """
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    reward = config.role("reward_model")
+    if reward.is_local:
+        from labkit import tiny
+
+        source = str(tiny.detox_path())
+    else:
+        source = reward.id
+    tokenizer = _from_pretrained(AutoTokenizer, source)
+    model = _from_pretrained(AutoModelForSequenceClassification, source)
+    model.to(device or config.device()).eval()
+    return model, tokenizer

@@ -15,6 +15,8 @@ by hand:
 
 from __future__ import annotations
 
+import contextlib
+from dataclasses import dataclass
 from itertools import combinations
 from typing import Sequence
 
@@ -104,3 +106,211 @@ class AdaptiveKLController:
         error = max(-0.2, min(0.2, current_kl / self.target - 1))
         self.value *= 1 + error * n_steps / self.horizon
         return self.value
+
+
+# --- the reward model and toxicity evaluation ---------------------------------------------------------
+
+NOT_TOXIC_NAMES = ("nothate", "not hate", "not_hate", "non-toxic", "non_toxic", "not toxic", "not_toxic", "polite")
+
+
+def find_label(model_config, names: Sequence[str] = NOT_TOXIC_NAMES) -> int:
+    """The index of the 'not hate' / 'not toxic' label, found by name in the model config's id2label."""
+    id2label = {int(k): str(v) for k, v in getattr(model_config, "id2label", {}).items()}
+    for index, label in sorted(id2label.items()):
+        if label.strip().lower() in names:
+            return index
+    raise ValueError(f"None of the labels {id2label} is a 'not toxic' label (looked for {', '.join(names)}). "
+                     "Pass label_index= explicitly after checking the model card.")
+
+
+class RewardModel:
+    """A sequence-classification model as a batched reward function: higher = less toxic.
+
+    ``kind="logit"`` returns the raw logit of the not-toxic label (the course's reward),
+    ``kind="probability"`` its softmax probability.
+    """
+
+    def __init__(self, model, tokenizer, label_index: int | None = None, batch_size: int = 32, max_length: int = 128):
+        self.model, self.tokenizer = model.eval(), tokenizer
+        self.label_index = find_label(model.config) if label_index is None else label_index
+        self.batch_size, self.max_length = batch_size, max_length
+
+    @torch.no_grad()
+    def __call__(self, texts: Sequence[str], kind: str = "logit") -> torch.Tensor:
+        if kind not in ("logit", "probability"):
+            raise ValueError("kind is 'logit' or 'probability'")
+        device = next(self.model.parameters()).device
+        scores = []
+        for i in range(0, len(texts), self.batch_size):
+            enc = self.tokenizer(list(texts[i:i + self.batch_size]), padding=True, truncation=True,
+                                 max_length=self.max_length, return_tensors="pt").to(device)
+            logits = self.model(**enc).logits.float()
+            chosen = logits.softmax(-1) if kind == "probability" else logits
+            scores.append(chosen[:, self.label_index].cpu())
+        return torch.cat(scores)
+
+
+def evaluate_toxicity(model, tokenizer, prompts: Sequence[str], reward_model: RewardModel, n: int,
+                      generation_config=None, seed: int = 0, batch_size: int = 16) -> dict:
+    """Generate for exactly ``n`` prompts, score each output, report mean, std and a bootstrap 95% CI.
+
+    (The course's helper looped one prompt too many.) Returns a dict with the per-output ``scores``.
+    """
+    from labkit.generation import generate
+    from labkit.metrics import bootstrap_ci
+
+    if n > len(prompts):
+        raise ValueError(f"n={n} but only {len(prompts)} prompts")
+    outputs = generate(model, tokenizer, list(prompts[:n]), generation_config, batch_size=batch_size, seed=seed)
+    scores = reward_model(outputs).numpy()
+    mean, low, high = bootstrap_ci(scores)
+    return {"n": len(scores), "mean": mean, "std": float(scores.std()), "ci_low": low, "ci_high": high,
+            "scores": scores, "outputs": outputs}
+
+
+def compare_rewards(before: dict, after: dict) -> dict:
+    """Paired change of the reward (after − before, positive = less toxic) with a bootstrap 95% CI."""
+    from labkit.metrics import bootstrap_ci
+
+    diff = after["scores"] - before["scores"]
+    mean, low, high = bootstrap_ci(diff)
+    return {"mean change": mean, "ci_low": low, "ci_high": high,
+            "relative change %": 100 * mean / abs(before["mean"]) if before["mean"] else float("nan")}
+
+
+# --- PPO for a sequence-to-sequence policy --------------------------------------------------------------
+
+
+
+@dataclass
+class PPOConfig:
+    """The course's PPO knobs (Lab 3 defaults), plus the KL penalty's settings."""
+
+    learning_rate: float = 1.41e-5
+    batch_size: int = 16
+    mini_batch_size: int = 4
+    ppo_epochs: int = 4
+    init_kl_coef: float = 0.2
+    adaptive_kl: bool = False
+    target_kl: float = 6.0
+    gamma: float = 1.0
+    lam: float = 0.95
+    cliprange: float = 0.2
+    cliprange_value: float = 0.2
+    vf_coef: float = 0.1
+    min_new_tokens: int = 100
+    max_new_tokens: int = 400
+    top_k: int = 0
+    top_p: float = 1.0
+    seed: int = 0
+
+
+class ValueHead(torch.nn.Module):
+    """A linear layer on the decoder's last hidden state: the critic's estimate of future reward per token."""
+
+    def __init__(self, hidden_size: int):
+        super().__init__()
+        self.summary = torch.nn.Linear(hidden_size, 1)
+        torch.nn.init.zeros_(self.summary.weight)
+        torch.nn.init.zeros_(self.summary.bias)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.summary(hidden).squeeze(-1)
+
+
+def _whiten(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    mean = _masked_mean(values, mask)
+    var = _masked_mean((values - mean) ** 2, mask)
+    return (values - mean) * torch.rsqrt(var + 1e-8) * mask
+
+
+class PPOTrainer:
+    """PPO for a seq2seq policy with a LoRA adapter; the frozen reference is the same model, adapter off.
+
+    Each :meth:`step` samples responses for a batch of prompts, scores them with ``reward_fn``, adds the
+    per-token KL penalty against the reference, estimates advantages with GAE and runs ``ppo_epochs`` of
+    clipped policy and value updates over mini-batches.
+    """
+
+    def __init__(self, policy, tokenizer, reward_fn, config: PPOConfig | None = None):
+        self.policy, self.tokenizer, self.reward_fn = policy, tokenizer, reward_fn
+        self.config = config or PPOConfig()
+        torch.manual_seed(self.config.seed)
+        self.value_head = ValueHead(policy.config.d_model)
+        params = [p for p in policy.parameters() if p.requires_grad] + list(self.value_head.parameters())
+        self.optimizer = torch.optim.Adam(params, lr=self.config.learning_rate)
+        self.kl = AdaptiveKLController(self.config.init_kl_coef, self.config.target_kl) if self.config.adaptive_kl else None
+        self.kl_coef = self.config.init_kl_coef
+        self.history: list[dict] = []
+        self.generator = torch.Generator().manual_seed(self.config.seed)
+
+    def _forward(self, enc, decoder_input_ids, targets, reference: bool = False):
+        context = self.policy.disable_adapter() if reference else contextlib.nullcontext()
+        with context:
+            out = self.policy(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
+                              decoder_input_ids=decoder_input_ids, output_hidden_states=True)
+        logp_all = torch.log_softmax(out.logits.float(), dim=-1)
+        logprobs = logp_all.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+        entropy = -(logp_all.exp() * logp_all).sum(-1)
+        return logprobs, out.decoder_hidden_states[-1], entropy
+
+    def generate(self, enc) -> torch.Tensor:
+        cfg = self.config
+        length = int(torch.randint(cfg.min_new_tokens, cfg.max_new_tokens + 1, (1,), generator=self.generator))
+        with torch.no_grad():
+            return self.policy.generate(**enc, do_sample=True, top_k=cfg.top_k, top_p=cfg.top_p,
+                                        max_new_tokens=length, min_new_tokens=min(cfg.min_new_tokens, length))
+
+    def step(self, prompts: Sequence[str]) -> dict:
+        """One PPO step on a batch of prompts; returns (and records) its statistics."""
+        cfg, tok = self.config, self.tokenizer
+        enc = tok(list(prompts), return_tensors="pt", padding=True, truncation=True)
+        self.policy.eval()
+        sequences = self.generate(enc)
+        decoder_input_ids, targets = sequences[:, :-1], sequences[:, 1:]
+        # response tokens: everything up to and including the first end-of-sequence token
+        is_eos = targets == tok.eos_token_id
+        after_eos = (is_eos.cumsum(-1) - is_eos.long()) > 0
+        mask = (~after_eos & (targets != tok.pad_token_id)).float()
+        responses = tok.batch_decode(targets, skip_special_tokens=True)
+        scores = self.reward_fn(responses).float()
+
+        with torch.no_grad():
+            old_logprobs, hidden, _ = self._forward(enc, decoder_input_ids, targets)
+            old_values = self.value_head(hidden) * mask
+            ref_logprobs, _, _ = self._forward(enc, decoder_input_ids, targets, reference=True)
+        rewards, kl = kl_penalized_rewards(scores, old_logprobs, ref_logprobs, mask, self.kl_coef)
+        advantages, returns = gae(rewards, old_values, mask, cfg.gamma, cfg.lam)
+        advantages = _whiten(advantages, mask)
+
+        self.policy.train()
+        stats = {"policy loss": 0.0, "value loss": 0.0, "entropy": 0.0, "clip fraction": 0.0}
+        updates = 0
+        for _ in range(cfg.ppo_epochs):
+            order = torch.randperm(len(prompts), generator=self.generator)
+            for start in range(0, len(prompts), cfg.mini_batch_size):
+                idx = order[start:start + cfg.mini_batch_size]
+                sub = {k: v[idx] for k, v in enc.items()}
+                logprobs, hidden, entropy = self._forward(sub, decoder_input_ids[idx], targets[idx])
+                values = self.value_head(hidden)
+                pg, clipfrac = policy_loss(logprobs, old_logprobs[idx], advantages[idx], mask[idx], cfg.cliprange)
+                vf = value_loss(values, old_values[idx], returns[idx], mask[idx], cfg.cliprange_value)
+                loss = pg + cfg.vf_coef * vf
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_([p for g in self.optimizer.param_groups for p in g["params"]], 1.0)
+                self.optimizer.step()
+                self.optimizer.zero_grad()
+                stats["policy loss"] += pg.item()
+                stats["value loss"] += vf.item()
+                stats["entropy"] += _masked_mean(entropy, mask[idx]).item()
+                stats["clip fraction"] += clipfrac.item()
+                updates += 1
+        self.policy.eval()
+        stats = {k: v / updates for k, v in stats.items()}
+        sequence_kl = float(kl.sum(-1).mean())
+        stats.update({"step": len(self.history) + 1, "mean reward": float(scores.mean()), "kl": sequence_kl,
+                      "kl coef": self.kl_coef, "response tokens": float(mask.sum(-1).mean())})
+        if self.kl is not None:
+            self.kl_coef = self.kl.update(sequence_kl, len(prompts))
+        self.history.append(stats)
+        return stats

