@@ -319,3 +319,54 @@ def check_shrink_factor(shrink, table, baseline: str = "fp32", variant: str = "i
              "That is the whole file; the question is about the Linear layers' weights (embeddings are not quantized).")
     _require(_close(shrink, expected, 1e-3), f"Not quite: divide the two 'Linear weights MB' values.")
     _ok(f"Dynamic int8 stores the Linear weights {expected:.2f}x smaller.")
+
+
+# --- notebook 03 -----------------------------------------------------------------------------------
+
+def check_not_hate_index(index, model) -> None:
+    """Exercise 03.1: the index of the reward model's "nothate" label, read from its config."""
+    id2label = {int(k): v for k, v in model.config.id2label.items()}
+    from labkit.rlhf import find_label
+
+    expected = find_label(model.config)
+    _require(index is not None, "Set `not_hate_index` to an integer label index.")
+    _require(int(index) == expected,
+             f"Label {index} is {id2label.get(int(index))!r}. Rewarding it would train the policy to be *more* "
+             f"toxic. Look the labels up in model.config.id2label: {id2label}.")
+    _ok(f"Label {expected} is {id2label[expected]!r}: its logit is the reward.")
+
+
+def check_kl_penalized_reward(fn) -> None:
+    """Exercise 03.2: per-token rewards with a KL penalty, the score added on the last token."""
+    import torch
+
+    from labkit.rlhf import kl_penalized_rewards
+
+    logprobs = torch.tensor([-1.0, -0.5, -2.0, -0.1])
+    ref_logprobs = torch.tensor([-1.2, -0.5, -1.0, -0.4])
+    for score, coef in [(3.0, 0.2), (-1.0, 0.0), (0.5, 1.0)]:
+        expected, _ = kl_penalized_rewards(torch.tensor([score]), logprobs[None], ref_logprobs[None],
+                                           torch.ones(1, 4), coef)
+        got = fn(score, logprobs, ref_logprobs, coef)
+        got = torch.as_tensor(got, dtype=torch.float32).flatten()
+        _require(got.shape == (4,), "Return one reward per response token (a tensor of the same length as logprobs).")
+        if not torch.allclose(got, expected[0], atol=1e-6):
+            _require(not torch.allclose(got, -expected[0] + 2 * torch.tensor([0, 0, 0, score]), atol=1e-6),
+                     "The penalty has the wrong sign: tokens the policy likes MORE than the reference cost reward.")
+            _require(False, f"With score={score}, kl_coef={coef} expected {expected[0].tolist()}, got {got.tolist()}. "
+                            "Reward per token = -kl_coef * (logprob - ref_logprob); add the score to the LAST token only.")
+    _ok("KL-penalised rewards match: the score on the last token, a penalty on every token.")
+
+
+def check_pairs(pairs, completions, ranking) -> None:
+    """Exercise 03.3: every (preferred, less preferred) pair from one ranking."""
+    from labkit.rlhf import rankings_to_pairs
+
+    expected = rankings_to_pairs(completions, ranking)
+    got = [tuple(p) for p in (pairs or [])]
+    _require(len(got) == len(expected), f"{len(completions)} ranked completions give {len(expected)} pairs; you have "
+                                        f"{len(got)}. Pair every two completions with different ranks.")
+    flipped = [p for p in got if (p[1], p[0]) in expected]
+    _require(not flipped, f"{len(flipped)} pair(s) have the worse completion first: put the preferred one (lower rank) first.")
+    _require(sorted(got) == sorted(expected), "Some pairs are not pairs of these completions with different ranks.")
+    _ok(f"{len(expected)} pairs, preferred completion first.")

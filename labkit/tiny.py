@@ -15,6 +15,7 @@ would make notebook 01 meaningless. So the first time the tiny profile needs a s
 
 from __future__ import annotations
 
+import inspect
 import math
 import random
 import time
@@ -167,7 +168,8 @@ def _build_summarizer(folder: Path) -> dict:
 
 def summarizer_key() -> str:
     """The cache key: a hash of the training data, the recipe and this module's code."""
-    return cache.content_hash(_train_file(), TOKENIZER, MODEL, PRETRAIN, TASKS, Path(__file__))
+    recipe = [inspect.getsource(f) for f in (train_tokenizer, _span_corrupt, pretraining_examples, _build_summarizer)]
+    return cache.content_hash(_train_file(), TOKENIZER, MODEL, PRETRAIN, TASKS, TOPIC_PROMPTS, recipe)
 
 
 def summarizer_path() -> Path:
@@ -219,7 +221,7 @@ def _build_causal_lm(folder: Path) -> dict:
 
 def causal_lm_path() -> Path:
     """The folder holding the tiny causal LM (a 2-layer GPT-2 trained on the dialogues), built once."""
-    key = cache.content_hash(summarizer_key(), CAUSAL, CAUSAL_PRETRAIN, Path(__file__))
+    key = cache.content_hash(summarizer_key(), CAUSAL, CAUSAL_PRETRAIN, inspect.getsource(_build_causal_lm))
     return cache.artifact("tiny-causal-lm", key, _build_causal_lm)
 
 
@@ -277,5 +279,5 @@ def _build_detox(folder: Path) -> dict:
 
 def detox_path() -> Path:
     """The folder holding the tiny detox classifier (MiniLM fine-tuned on polite vs hostile sentences)."""
-    key = cache.content_hash(_detox_file(), DETOX, DETOX_LABELS, Path(__file__))
+    key = cache.content_hash(_detox_file(), DETOX, DETOX_LABELS, inspect.getsource(_build_detox))
     return cache.artifact("tiny-detox", key, _build_detox)

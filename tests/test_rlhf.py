@@ -70,3 +70,94 @@ def test_adaptive_kl_controller_moves_toward_the_target():
     assert ctl.update(current_kl=3.0, n_steps=10) == pytest.approx(0.2 * (1 + 0.2 * 0.1))  # error clipped at +0.2
     low = rlhf.AdaptiveKLController(0.2, 1.0, 100).update(current_kl=0.9, n_steps=10)
     assert low == pytest.approx(0.2 * (1 - 0.1 * 0.1))
+
+
+def test_find_label_by_name_and_loudly_when_missing():
+    class Cfg:
+        id2label = {0: "nothate", 1: "hate"}
+
+    class Other:
+        id2label = {0: "LABEL_0", 1: "LABEL_1"}
+
+    assert rlhf.find_label(Cfg) == 0
+    with pytest.raises(ValueError, match="not toxic"):
+        rlhf.find_label(Other)
+
+
+def test_reward_model_and_exact_n_toxicity_evaluation(summarizer):
+    from transformers import GenerationConfig
+
+    from labkit.models import load_reward_model
+
+    model, tokenizer = load_reward_model()
+    reward = rlhf.RewardModel(model, tokenizer)
+    assert reward.label_index == 0
+    polite, hostile = reward(["Thank you so much for your help, I really appreciate it.",
+                              "Nobody cares about your stupid order, figure it out yourself."])
+    assert polite > hostile
+    probs = reward(["Thanks a lot!"], kind="probability")
+    assert 0 <= float(probs[0]) <= 1
+    policy, policy_tokenizer = summarizer
+    prompts = [f"Summarize: #Person1#: hello number {i}" for i in range(7)]
+    result = rlhf.evaluate_toxicity(policy, policy_tokenizer, prompts, reward, n=5,
+                                    generation_config=GenerationConfig(max_new_tokens=8, do_sample=True, top_k=50))
+    assert result["n"] == 5 and len(result["outputs"]) == 5  # exactly n, not n + 1
+    assert result["ci_low"] <= result["mean"] <= result["ci_high"]
+    with pytest.raises(ValueError, match="only 7 prompts"):
+        rlhf.evaluate_toxicity(policy, policy_tokenizer, prompts, reward, n=8)
+    change = rlhf.compare_rewards(result, {**result, "scores": result["scores"] + 1.0})
+    assert change["mean change"] == pytest.approx(1.0)  # after - before: positive = better
+
+
+def test_ppo_step_runs_and_records_statistics(summarizer):
+    from labkit import finetune
+
+    model, tokenizer = summarizer
+    policy = finetune.add_lora(model, finetune.lora_config(r=4, target_modules=["q", "v"]))
+    trainer = rlhf.PPOTrainer(policy, tokenizer, lambda texts: torch.ones(len(texts)),
+                              rlhf.PPOConfig(learning_rate=1e-3, batch_size=4, mini_batch_size=2, ppo_epochs=1,
+                                             min_new_tokens=2, max_new_tokens=6, top_k=20))
+    before = {n: p.clone() for n, p in policy.named_parameters() if p.requires_grad}
+    stats = trainer.step([f"#Person1#: hi {i}" for i in range(4)])
+    for key in ("mean reward", "kl", "policy loss", "value loss", "entropy", "clip fraction"):
+        assert key in stats and stats[key] == stats[key]
+    assert stats["mean reward"] == 1.0 and trainer.history[-1] is stats
+    assert any(not torch.equal(before[n], p) for n, p in policy.named_parameters() if p.requires_grad)
+    base_trainable = [p for p in model.parameters() if p.requires_grad]
+    assert all(torch.isfinite(p).all() for p in base_trainable)
+
+
+def test_notebook_03_checks(summarizer):
+    from labkit import checks
+    from labkit.models import load_reward_model
+
+    model, _ = load_reward_model()
+    checks.check_not_hate_index(0, model)
+    with pytest.raises(checks.CheckFailed, match="more"):
+        checks.check_not_hate_index(1, model)
+
+    def right(score, logprobs, ref, coef):
+        rewards = -coef * (logprobs - ref)
+        rewards[-1] += score
+        return rewards
+
+    def wrong_sign(score, logprobs, ref, coef):
+        rewards = coef * (logprobs - ref)
+        rewards[-1] += score
+        return rewards
+
+    def everywhere(score, logprobs, ref, coef):
+        return -coef * (logprobs - ref) + score
+
+    checks.check_kl_penalized_reward(right)
+    with pytest.raises(checks.CheckFailed, match="LAST|sign"):
+        checks.check_kl_penalized_reward(wrong_sign)
+    with pytest.raises(checks.CheckFailed, match="LAST"):
+        checks.check_kl_penalized_reward(everywhere)
+
+    comps, ranks = ["a", "b", "c"], [3, 1, 2]
+    checks.check_pairs(rlhf.rankings_to_pairs(comps, ranks), comps, ranks)
+    with pytest.raises(checks.CheckFailed, match="worse completion first"):
+        checks.check_pairs([(b, a) for a, b in rlhf.rankings_to_pairs(comps, ranks)], comps, ranks)
+    with pytest.raises(checks.CheckFailed, match="give 3 pairs"):
+        checks.check_pairs([("b", "c")], comps, ranks)
