@@ -13,7 +13,9 @@ def test_cached_by_content_hash_and_not_rebuilt(summarizer, monkeypatch):
     path = tiny.summarizer_path()
     assert path.name == f"tiny-t5-{tiny.summarizer_key()}"
     assert (path / cache.DONE).is_file()
-    monkeypatch.setattr(tiny, "_build_summarizer", lambda folder: pytest.fail("rebuilt a cached model"))
+    real_artifact = cache.artifact
+    monkeypatch.setattr(cache, "artifact", lambda name, key, build: real_artifact(
+        name, key, lambda folder: pytest.fail("rebuilt a cached model")))
     assert tiny.summarizer_path() == path
     info = cache.artifact_info(path)
     assert info["pretrain_losses"][-1] < info["pretrain_losses"][0] / 2  # pre-training really trained
