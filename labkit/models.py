@@ -31,14 +31,20 @@ def _from_pretrained(loader, model_id: str | Path, **kwargs):
         raise _offline_help(str(model_id), err) from err
 
 
+def role_source(name: str) -> str:
+    """Where a role's model comes from: its hub id (course) or the folder labkit builds for it (tiny)."""
+    role = config.role(name)
+    if not role.is_local:
+        return role.id
+    from labkit import tiny
+
+    builders = {"summarizer": tiny.summarizer_path, "llm": tiny.causal_lm_path, "reward_model": tiny.detox_path}
+    return str(builders[name]())
+
+
 def summarizer_source() -> str:
     """Where the summarizer comes from: a hub id (course) or the local folder of the tiny T5."""
-    summarizer = config.role("summarizer")
-    if summarizer.is_local:
-        from labkit import tiny
-
-        return str(tiny.summarizer_path())
-    return summarizer.id
+    return role_source("summarizer")
 
 
 def load_summarizer(source: str | Path | None = None, device=None):
@@ -80,13 +86,7 @@ def load_llm(device=None):
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    llm = config.role("llm")
-    if llm.is_local:
-        from labkit import tiny
-
-        source = str(tiny.causal_lm_path())
-    else:
-        source = llm.id
+    source = role_source("llm")
     tokenizer = _from_pretrained(AutoTokenizer, source)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -103,13 +103,7 @@ def load_reward_model(device=None):
     """
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    reward = config.role("reward_model")
-    if reward.is_local:
-        from labkit import tiny
-
-        source = str(tiny.detox_path())
-    else:
-        source = reward.id
+    source = role_source("reward_model")
     tokenizer = _from_pretrained(AutoTokenizer, source)
     model = _from_pretrained(AutoModelForSequenceClassification, source)
     model.to(device or config.device()).eval()
