@@ -1,0 +1,440 @@
+"""A local stand-in for the AWS account notebook 07 uses, so the SageMaker lesson runs offline.
+
+The emulator is moto's HTTP server on loopback (``127.0.0.1``, a free port). The SageMaker Python SDK
+runs its real code path against it - the same ``ModelBuilder`` / ``ModelTrainer`` calls labkit makes
+against a real account - and only endpoint URLs and credentials differ. Moto keeps the control
+plane's bookkeeping (models, endpoint configs, endpoints, training jobs, S3 objects) but runs no
+container: an "endpoint" answers with a canned reply that says so.
+
+What the emulator adds around moto, and why (docs/sagemaker.md has the measurements):
+
+* environment: fake credentials, ``AWS_ENDPOINT_URL`` pointing at the server, role validation and
+  telemetry off, instance metadata off, JumpStart metadata read from ``data/jumpstart/`` (a small
+  labkit-written spec, not AWS's) instead of the JumpStart S3 bucket. Everything is restored by
+  :meth:`Emulator.stop`.
+* botocore event handlers on the sessions it hands out:
+  - STS ``GetCallerIdentity`` goes to a hard-coded regional URL in the SDK: redirect it to the server;
+  - anything else that still points outside loopback fails loudly instead of leaving the machine;
+  - moto returns ``VpcConfig={}`` / ``DataCaptureConfig={}``, which the SDK's pydantic models
+    reject: empty dicts are dropped from SageMaker responses;
+  - ``DescribeHubContent`` (JumpStart training metadata) and IAM ``SimulatePrincipalPolicy`` are not
+    implemented by moto: they are answered locally;
+  - before each ``InvokeEndpoint`` the emulator queues a reply through moto's
+    ``/moto-api/static/sagemaker/endpoint-results`` API. The reply is labelled: no model ran.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import json
+import os
+import re
+import tempfile
+import threading
+import urllib.request
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from labkit import config
+
+REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"  # moto's default account
+ROLE_NAME = "labkit-emulator-sagemaker-role"
+PUBLIC_HUB = "SageMakerPublicHub"
+REPLY_LABEL = "[labkit emulator - no model ran]"
+
+# moto validates endpoint-config instance types against an older list: ml.g5.* is rejected there,
+# ml.g4dn.xlarge / ml.m5.xlarge / ml.p3.2xlarge pass (measured with moto 5.2.5).
+MOTO_REJECTS = ("ml.g5.",)
+
+
+class EmulatorError(RuntimeError):
+    """The emulator cannot do what was asked (not started, a call left loopback, unknown model...)."""
+
+
+def jumpstart_dir() -> Path:
+    """The folder holding labkit's local JumpStart manifest and spec (``data/jumpstart``)."""
+    return config.data_dir() / "jumpstart"
+
+
+def load_manifest() -> list[dict]:
+    """labkit's local JumpStart manifest: one entry per (model id, version) it has a spec for."""
+    path = jumpstart_dir() / "models_manifest.json"
+    if not path.is_file():
+        raise EmulatorError(f"JumpStart manifest not found at {path}; labkit's data/ folder is incomplete.")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def load_spec(model_id: str, version: str = "*") -> dict:
+    """The local JumpStart spec of ``model_id`` (the newest version for ``"*"``)."""
+    from packaging.version import Version
+
+    entries = [e for e in load_manifest() if e["model_id"] == model_id]
+    if version != "*":
+        entries = [e for e in entries if e["version"] == version]
+    if not entries:
+        known = sorted({e["model_id"] for e in load_manifest()})
+        raise EmulatorError(f"The emulator has no JumpStart spec for {model_id!r} version {version!r}. "
+                            f"It knows: {', '.join(known)}. Against a real account any JumpStart model id works.")
+    entry = max(entries, key=lambda e: Version(e["version"]))
+    return json.loads((jumpstart_dir() / entry["spec_key"]).read_text(encoding="utf-8"))
+
+
+def _camel(key: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in key.split("_"))
+
+
+def hub_document(spec: dict, region: str = REGION) -> dict:
+    """Turn a JumpStart spec (snake_case, as in the S3 metadata) into a hub content document.
+
+    ``ModelTrainer.from_jumpstart_config`` reads training metadata from ``DescribeHubContent`` on
+    the public hub, whose document is CamelCase with region-resolved URIs; notebook 07's emulator
+    answers that call from the same local spec the inference path reads.
+    """
+    bucket = f"jumpstart-cache-prod-{region}"
+    aliases = spec.get("training_instance_type_variants", {}).get("regional_aliases", {}).get(region, {})
+    variants = {}
+    for family, variant in spec.get("training_instance_type_variants", {}).get("variants", {}).items():
+        alias = variant.get("regional_properties", {}).get("image_uri", "")
+        if alias.startswith("$") and alias[1:] in aliases:
+            variants[family] = {"Properties": {"ImageUri": aliases[alias[1:]]}}
+    keep = {k: v for k, v in spec.items() if not k.startswith("labkit")}
+    document = {
+        "Url": keep["url"],
+        "ModelTypes": ["OPEN_WEIGHTS"],
+        "MinSdkVersion": keep.get("min_sdk_version"),
+        "TrainingSupported": bool(keep.get("training_supported")),
+        "IncrementalTrainingSupported": bool(keep.get("incremental_training_supported")),
+        "Capabilities": [],
+        "HostingEcrUri": keep.get("hosting_ecr_uri"),
+        "HostingArtifactUri": f"s3://{bucket}/{keep.get('hosting_prepacked_artifact_key') or keep.get('hosting_artifact_key')}",
+        "HostingScriptUri": f"s3://{bucket}/{keep.get('hosting_script_key')}",
+        "DefaultInferenceInstanceType": keep.get("default_inference_instance_type"),
+        "SupportedInferenceInstanceTypes": keep.get("supported_inference_instance_types"),
+        "InferenceEnvironmentVariables": [{_camel(k): v for k, v in e.items()}
+                                          for e in keep.get("inference_environment_variables", [])],
+        # the hub schema has no "Accept" in a default payload (pydantic rejects extra fields)
+        "DefaultPayloads": {alias: {_camel(k): v for k, v in p.items() if k != "accept"}
+                            for alias, p in keep.get("default_payloads", {}).items()},
+    }
+    if document["TrainingSupported"]:
+        document.update({
+            "TrainingEcrUri": keep.get("training_ecr_uri"),
+            "TrainingArtifactUri": f"s3://{bucket}/{keep['training_artifact_key']}",
+            "TrainingScriptUri": f"s3://{bucket}/{keep['training_script_key']}",
+            "DefaultTrainingInstanceType": keep.get("default_training_instance_type"),
+            "SupportedTrainingInstanceTypes": keep.get("supported_training_instance_types"),
+            "Hyperparameters": [{_camel(k): v for k, v in h.items()} for h in keep.get("hyperparameters", [])],
+            "TrainingInstanceTypeVariants": {"Variants": variants},
+        })
+    return {k: v for k, v in document.items() if v is not None}
+
+
+def _free_loopback_url(server) -> str:
+    host, port = server.get_host_and_port()
+    return f"http://{host}:{port}"
+
+
+class Emulator:
+    """moto's server on loopback, dressed so the SageMaker SDK's real code path runs against it.
+
+    Use it as a context manager, or ``start()`` / ``stop()``::
+
+        with Emulator() as emulator:
+            session = emulator.boto_session()
+            ...
+
+    Starting resets moto's in-memory state, so each emulator begins with an empty account.
+    """
+
+    def __init__(self, region: str = REGION):
+        self.region = region
+        self.url: str | None = None
+        self._server = None
+        self._saved_env: dict[str, str | None] = {}
+        self._tmp: tempfile.TemporaryDirectory | None = None
+        self._replied: set[tuple[str, bytes]] = set()
+        self._lock = threading.Lock()
+        self._credentials = ("labkit-emulator", "labkit-emulator-not-a-secret", None)
+        self.role_arn = f"arn:aws:iam::{ACCOUNT_ID}:role/{ROLE_NAME}"
+        self.bucket = f"sagemaker-{region}-{ACCOUNT_ID}"
+
+    # --- life cycle ------------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    @property
+    def label(self) -> str:
+        """How notebooks and plans name this target, so no one mistakes it for AWS."""
+        where = self.url or "not started"
+        return f"local AWS emulator (moto on {where}; no real resources, no model runs, $0)"
+
+    def start(self) -> "Emulator":
+        """Start the server on a free loopback port and point this process's AWS settings at it."""
+        if self.running:
+            return self
+        from moto.server import ThreadedMotoServer
+
+        self._quiet_logs()
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server.start()
+        self._server = server
+        self.url = _free_loopback_url(server)
+        self._replied = set()
+        try:
+            self._post("/moto-api/reset", None)
+            self._set_env()
+            self._reset_sdk_caches()
+            session = self.boto_session()
+            session.client("iam").create_role(
+                RoleName=ROLE_NAME, Description="labkit emulator: stands in for a SageMaker execution role",
+                AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{
+                    "Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"},
+                    "Action": "sts:AssumeRole"}]}))
+            # Work as the execution role, like a SageMaker Studio user: STS GetCallerIdentity then
+            # names an assumed role the SDK can resolve (moto's default caller is an IAM user "moto").
+            creds = session.client("sts").assume_role(RoleArn=self.role_arn, RoleSessionName="labkit")["Credentials"]
+            self._credentials = (creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+            for key, value in zip(("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"), self._credentials):
+                os.environ[key] = value
+            session = self.boto_session()
+            s3 = session.client("s3")
+            if self.region == "us-east-1":
+                s3.create_bucket(Bucket=self.bucket)
+            else:
+                s3.create_bucket(Bucket=self.bucket,
+                                 CreateBucketConfiguration={"LocationConstraint": self.region})
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop the server and restore the environment variables it changed."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.stop()
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._saved_env = {}
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+        self._reset_sdk_caches()
+
+    def __enter__(self) -> "Emulator":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def _require_running(self) -> None:
+        if not self.running:
+            raise EmulatorError("The emulator is not running: call start() (or use it in a `with` block) first.")
+
+    def _set_env(self) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix="labkit-emulator-")
+        sdk_config = Path(self._tmp.name) / "sagemaker-config.yaml"
+        # The SDK reads its defaults from this file when a Session is created: telemetry off.
+        sdk_config.write_text("SchemaVersion: '1.0'\nSageMaker:\n  PythonSDK:\n    Modules:\n"
+                              "      TelemetryOptOut: true\n", encoding="utf-8")
+        metadata = str(jumpstart_dir())
+        values: dict[str, str | None] = {
+            "AWS_ENDPOINT_URL": self.url,
+            "AWS_ACCESS_KEY_ID": "labkit-emulator",
+            "AWS_SECRET_ACCESS_KEY": "labkit-emulator-not-a-secret",
+            "AWS_SESSION_TOKEN": None,
+            "AWS_PROFILE": None,
+            "AWS_DEFAULT_PROFILE": None,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+            "AWS_EC2_METADATA_DISABLED": "true",  # no instance-metadata probe (a non-loopback address)
+            "SAGEMAKER_VALIDATE_ROLE": "false",
+            "SAGEMAKER_USER_CONFIG_OVERRIDE": str(sdk_config),
+            "AWS_JUMPSTART_MANIFEST_LOCAL_ROOT_DIR_OVERRIDE": metadata,
+            "AWS_JUMPSTART_SPECS_LOCAL_ROOT_DIR_OVERRIDE": metadata,
+        }
+        for key, value in values.items():
+            self._saved_env.setdefault(key, os.environ.get(key))
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+    @staticmethod
+    def _reset_sdk_caches() -> None:
+        """Forget JumpStart metadata cached by the SDK, so local and live specs never mix in one process."""
+        import sys
+
+        accessors = sys.modules.get("sagemaker.core.jumpstart.accessors")
+        if accessors is not None:
+            accessors.JumpStartModelsAccessor.reset_cache()
+
+    @staticmethod
+    def _quiet_logs() -> None:
+        import logging
+
+        if os.environ.get("LABKIT_SAGEMAKER_VERBOSE"):
+            return
+        for name in ("werkzeug", "moto"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+    # --- sessions --------------------------------------------------------------------------------
+
+    def boto_session(self):
+        """A boto3 session for this emulator, with the emulator's event handlers installed.
+
+        Each call returns a new session, so a test can add its own handlers (fault injection)
+        without touching other sessions.
+        """
+        import boto3
+
+        self._require_running()
+        key, secret, token = self._credentials
+        session = boto3.Session(region_name=self.region, aws_access_key_id=key, aws_secret_access_key=secret,
+                                aws_session_token=token)
+        self.install(session)
+        return session
+
+    def install(self, session) -> None:
+        """Register the emulator's botocore handlers on ``session`` (see the module docstring)."""
+        events = session.events
+        events.register("before-call", self._keep_on_loopback)
+        events.register("after-call.sagemaker", self._drop_empty_dicts)
+        events.register("before-call.sagemaker.DescribeHubContent", self._describe_hub_content)
+        events.register("before-call.iam.SimulatePrincipalPolicy", self._simulate_principal_policy)
+        events.register("before-call.sagemaker-runtime.InvokeEndpoint", self._queue_reply)
+
+    def _keep_on_loopback(self, params, model, **_):
+        parts = urlsplit(params["url"])
+        emulator = urlsplit(self.url)
+        if parts.netloc == emulator.netloc:
+            return None
+        if model.service_model.service_name == "sts":
+            # sagemaker.core.helper.session_helper.sts_regional_endpoint: a hard-coded AWS URL
+            params["url"] = urlunsplit((emulator.scheme, emulator.netloc, parts.path, parts.query, parts.fragment))
+            return None
+        raise EmulatorError(f"{model.service_model.service_name}.{model.name} tried to reach {params['url']}, "
+                            f"outside the emulator at {self.url}. labkit keeps emulated runs on loopback.")
+
+    @staticmethod
+    def _drop_empty_dicts(parsed, **_):
+        for key in [k for k, v in parsed.items() if isinstance(v, dict) and not v and k != "ResponseMetadata"]:
+            del parsed[key]
+
+    def _respond(self, params, status: int, parsed: dict):
+        from botocore.awsrequest import AWSResponse
+
+        parsed.setdefault("ResponseMetadata", {"HTTPStatusCode": status, "RequestId": "labkit-emulator"})
+        return AWSResponse(params["url"], status, {}, None), parsed
+
+    def _describe_hub_content(self, params, **_):
+        request = json.loads(params.get("body") or b"{}")
+        name, version = request.get("HubContentName"), request.get("HubContentVersion") or "*"
+        try:
+            spec = load_spec(name, version)
+        except EmulatorError as err:
+            return self._respond(params, 400, {"Error": {"Code": "ResourceNotFound", "Message": str(err)}})
+        hub_arn = f"arn:aws:sagemaker:{self.region}:aws:hub/{request.get('HubName', PUBLIC_HUB)}"
+        return self._respond(params, 200, {
+            "HubContentName": spec["model_id"],
+            "HubContentArn": f"arn:aws:sagemaker:{self.region}:aws:hub-content/{PUBLIC_HUB}/Model/"
+                             f"{spec['model_id']}/{spec['version']}",
+            "HubContentVersion": spec["version"],
+            "HubContentType": "Model",
+            "DocumentSchemaVersion": "2.3.0",
+            "HubName": request.get("HubName", PUBLIC_HUB),
+            "HubArn": hub_arn,
+            "HubContentDisplayName": f"{spec['model_id']} (labkit local copy)",
+            "HubContentDescription": spec.get("labkit_note", ""),
+            "HubContentDocument": json.dumps(hub_document(spec, self.region)),
+            "HubContentStatus": "Available",
+            "CreationTime": datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc),
+        })
+
+    def _simulate_principal_policy(self, params, **_):
+        from urllib.parse import parse_qs
+
+        body = params.get("body") or {}
+        fields = body if isinstance(body, dict) else parse_qs(body.decode() if isinstance(body, bytes) else body)
+        actions = [v if isinstance(v, str) else v[0] for k, v in fields.items() if k.startswith("ActionNames.member")]
+        results = [{"EvalActionName": a, "EvalDecision": "allowed", "EvalResourceName": "*"} for a in actions]
+        return self._respond(params, 200, {"EvaluationResults": results, "IsTruncated": False})
+
+    # --- the "model" -----------------------------------------------------------------------------
+
+    @staticmethod
+    def reply_for(body: bytes | str) -> dict:
+        """What an emulated endpoint answers: a labelled echo of the request, never model output.
+
+        The reply uses the response shape of labkit's local FLAN-T5 spec (``generated_texts``), so the
+        parsing code is exercised; its text says plainly that no model ran and what arrived.
+        """
+        raw = body.encode() if isinstance(body, str) else bytes(body)
+        try:
+            request = json.loads(raw)
+        except ValueError:
+            request = None
+        if isinstance(request, dict):
+            prompt = next((v for v in request.values() if isinstance(v, str)), "")
+            others = ", ".join(f"{k}={v!r}" for k, v in request.items() if not isinstance(v, str))
+            head = re.sub(r"\s+", " ", prompt)[:60]
+            text = (f"{REPLY_LABEL} The endpoint received a {len(prompt)}-character prompt "
+                    f"starting {head!r}" + (f" and {others}" if others else "") + ".")
+        else:
+            text = f"{REPLY_LABEL} The endpoint received {len(raw)} bytes that are not a JSON object."
+        return {"generated_texts": [text]}
+
+    def _queue_reply(self, params, **_):
+        parts = urlsplit(params["url"]).path.strip("/").split("/")  # endpoints/<name>/invocations
+        endpoint = parts[1] if len(parts) > 1 else ""
+        body = params.get("body") or b""
+        body = body.encode() if isinstance(body, str) else bytes(body)
+        with self._lock:
+            # moto answers a repeated (endpoint, request) with its first answer and leaves the queue alone
+            if (endpoint, body) in self._replied:
+                return None
+            self._replied.add((endpoint, body))
+        self.queue_results([json.dumps(self.reply_for(body))])
+        return None
+
+    def queue_results(self, bodies: list[str], content_type: str = "application/json") -> None:
+        """Queue raw endpoint answers in moto (each new request to any endpoint takes the next one)."""
+        self._post("/moto-api/static/sagemaker/endpoint-results", {
+            "account_id": ACCOUNT_ID, "region": self.region,
+            "results": [{"Body": b, "ContentType": content_type} for b in bodies]})
+
+    def _post(self, path: str, payload: Any) -> None:
+        data = json.dumps(payload).encode() if payload is not None else b""
+        request = urllib.request.Request(self.url + path, data=data, method="POST",
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            response.read()
+
+    # --- inspection --------------------------------------------------------------------------------
+
+    def resources(self) -> dict[str, list[str]]:
+        """Every endpoint, endpoint config and model the emulated account holds (tagged or not)."""
+        self._require_running()
+        client = self.boto_session().client("sagemaker")
+        out = {}
+        for key, call, field, name in (("endpoints", "list_endpoints", "Endpoints", "EndpointName"),
+                                       ("endpoint_configs", "list_endpoint_configs", "EndpointConfigs",
+                                        "EndpointConfigName"),
+                                       ("models", "list_models", "Models", "ModelName")):
+            names = []
+            for page in client.get_paginator(call).paginate():
+                names += [item[name] for item in page[field]]
+            out[key] = sorted(names)
+        return out
+
+    def copy_spec(self, model_id: str) -> dict:
+        """A copy of the local spec the emulator serves for ``model_id``."""
+        return copy.deepcopy(load_spec(model_id))
