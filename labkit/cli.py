@@ -1,8 +1,10 @@
-"""The ``labkit`` command: ``doctor``, ``build-labs``, ``run``.
+"""The ``labkit`` command: ``doctor``, ``build-labs``, ``run``, ``cleanup``.
 
 * ``labkit doctor``      - what this machine has: versions, profile, device, hub, AWS credentials, cache.
 * ``labkit build-labs``  - regenerate ``labs/`` from ``solutions/`` (``--check`` only reports).
 * ``labkit run [NB...]`` - execute notebooks headless, in order, into an output folder, with a summary.
+* ``labkit cleanup``     - delete every labkit-tagged SageMaker endpoint, endpoint config and model in a
+  region (``--dry-run`` only lists them).
 """
 
 from __future__ import annotations
@@ -109,6 +111,33 @@ def cmd_run(args) -> int:
     return 0 if table["ok"].all() else 1
 
 
+def cmd_cleanup(args) -> int:
+    """List, and unless --dry-run delete, the labkit-tagged SageMaker resources in one region."""
+    import os
+
+    from labkit import sagemaker
+
+    region = args.region or os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION")
+    if not region:
+        print("No AWS region given: pass --region (e.g. --region us-east-1) or set AWS_DEFAULT_REGION.",
+              file=sys.stderr)
+        return 2
+    if sagemaker.credentials_source() is None:
+        print(sagemaker.NO_CREDENTIALS + " Configure credentials (aws configure, or run in SageMaker Studio) "
+              "and try again.", file=sys.stderr)
+        return 2
+    try:
+        sagemaker.cleanup(region=region, dry_run=args.dry_run)
+    except sagemaker.CleanupIncomplete as err:
+        print(err, file=sys.stderr)
+        return 1
+    except Exception as err:  # no permission, no network, ...: say what, not a stack trace
+        print(f"labkit cleanup could not list or delete resources in {region}: {type(err).__name__}: {err}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="labkit", description="Lab kit for 'Generative AI with Large Language Models'.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -120,8 +149,11 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--out", default="runs", help="folder for the executed notebooks (default: runs/)")
     run.add_argument("--profile", choices=["course", "tiny", "auto"], help="profile to run in")
     run.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell")
+    clean = sub.add_parser("cleanup", help="delete labkit-tagged SageMaker endpoints, endpoint configs and models")
+    clean.add_argument("--dry-run", action="store_true", help="only list what would be deleted")
+    clean.add_argument("--region", help="AWS region (default: AWS_DEFAULT_REGION)")
     args = parser.parse_args(argv)
-    handler = {"doctor": cmd_doctor, "build-labs": cmd_build_labs, "run": cmd_run}[args.command]
+    handler = {"doctor": cmd_doctor, "build-labs": cmd_build_labs, "run": cmd_run, "cleanup": cmd_cleanup}[args.command]
     return handler(args)
 
 

@@ -17,9 +17,9 @@ What the emulator adds around moto, and why (docs/sagemaker.md has the measureme
   - anything else that still points outside loopback fails loudly instead of leaving the machine;
   - moto returns ``VpcConfig={}`` / ``DataCaptureConfig={}``, which the SDK's pydantic models
     reject: empty dicts are dropped from SageMaker responses;
-  - ``DescribeHubContent`` (JumpStart training metadata) and IAM ``SimulatePrincipalPolicy`` are not
-    implemented by moto: they are answered locally;
-  - before each ``InvokeEndpoint`` the emulator queues a reply through moto's
+  - ``DescribeHubContent`` (JumpStart training metadata), IAM ``SimulatePrincipalPolicy`` and
+    ``StopTrainingJob`` are not implemented by moto: they are answered locally;
+  - just before each ``InvokeEndpoint`` is sent the emulator queues a reply through moto's
     ``/moto-api/static/sagemaker/endpoint-results`` API. The reply is labelled: no model ran.
 """
 
@@ -310,7 +310,9 @@ class Emulator:
         events.register("after-call.sagemaker", self._drop_empty_dicts)
         events.register("before-call.sagemaker.DescribeHubContent", self._describe_hub_content)
         events.register("before-call.iam.SimulatePrincipalPolicy", self._simulate_principal_policy)
-        events.register("before-call.sagemaker-runtime.InvokeEndpoint", self._queue_reply)
+        events.register("before-call.sagemaker.StopTrainingJob", self._stop_training_job)
+        # queued just before the request leaves, so a call that fails earlier leaves no stale reply behind
+        events.register("before-send.sagemaker-runtime.InvokeEndpoint", self._queue_reply)
 
     def _keep_on_loopback(self, params, model, **_):
         parts = urlsplit(params["url"])
@@ -368,6 +370,10 @@ class Emulator:
         results = [{"EvalActionName": a, "EvalDecision": "allowed", "EvalResourceName": "*"} for a in actions]
         return self._respond(params, 200, {"EvaluationResults": results, "IsTruncated": False})
 
+    def _stop_training_job(self, params, **_):
+        # moto 5.2 has no StopTrainingJob (HTTP 500, retried for ~30 s); its jobs complete at once anyway
+        return self._respond(params, 200, {})
+
     # --- the "model" -----------------------------------------------------------------------------
 
     @staticmethod
@@ -392,16 +398,20 @@ class Emulator:
             text = f"{REPLY_LABEL} The endpoint received {len(raw)} bytes that are not a JSON object."
         return {"generated_texts": [text]}
 
-    def _queue_reply(self, params, **_):
-        parts = urlsplit(params["url"]).path.strip("/").split("/")  # endpoints/<name>/invocations
+    def _queue_reply(self, request, **_):
+        parts = urlsplit(request.url).path.strip("/").split("/")  # endpoints/<name>/invocations
         endpoint = parts[1] if len(parts) > 1 else ""
-        body = params.get("body") or b""
+        body = request.body or b""
         body = body.encode() if isinstance(body, str) else bytes(body)
+        headers = {str(k).lower(): v.decode() if isinstance(v, bytes) else str(v) for k, v in request.headers.items()}
+        # moto keys its answers on the endpoint, Accept, x-amzn-sagemaker-* headers and body: a repeated
+        # request gets its first answer again and leaves the queue alone, so queue only for new ones
+        key = (endpoint, body, tuple(sorted((k, v) for k, v in headers.items()
+                                            if k == "accept" or k.startswith("x-amzn-sagemaker"))))
         with self._lock:
-            # moto answers a repeated (endpoint, request) with its first answer and leaves the queue alone
-            if (endpoint, body) in self._replied:
+            if key in self._replied:
                 return None
-            self._replied.add((endpoint, body))
+            self._replied.add(key)
         self.queue_results([json.dumps(self.reply_for(body))])
         return None
 

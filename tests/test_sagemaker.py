@@ -1,0 +1,359 @@
+"""labkit.sagemaker against labkit's emulator: moto's server on loopback, over real HTTP.
+
+labkit itself is never patched here. Faults are injected the way AWS would produce them: botocore
+event handlers on the boto3 session of the target under test (a call that fails, an endpoint that
+reports Failed). After every fault the emulated account must hold no endpoint, endpoint config or
+model. An audit hook records every socket connection, so "nothing left loopback" is checked, not assumed.
+"""
+
+from __future__ import annotations
+
+import io
+import ipaddress
+import json
+import sys
+from contextlib import redirect_stderr, redirect_stdout
+
+import pytest
+from botocore.exceptions import ClientError
+
+from labkit import cli
+from labkit import sagemaker as sm
+from labkit.emulator import REPLY_LABEL, Emulator, hub_document, load_spec
+
+EMPTY = {"endpoints": [], "endpoint_configs": [], "models": []}
+_connections: list = []
+
+
+def _audit(event, args):
+    if event == "socket.connect":
+        _connections.append(args[1])
+
+
+sys.addaudithook(_audit)
+
+
+def _non_loopback(addresses) -> list:
+    bad = []
+    for address in addresses:
+        if isinstance(address, tuple):
+            host = address[0]
+            try:
+                if host != "localhost" and not ipaddress.ip_address(host.split("%")[0]).is_loopback:
+                    bad.append(address)
+            except ValueError:
+                bad.append(address)
+    return bad
+
+
+@pytest.fixture(scope="module")
+def emulator():
+    with Emulator() as emu:
+        yield emu
+
+
+@pytest.fixture
+def target(emulator):
+    """A fresh target (its own boto3 session), so a test's fault handlers stay with that test."""
+    t = sm.connect(emulator=emulator)
+    yield t
+    sm.cleanup(t)  # never let one test's leftovers hide another's
+    assert emulator.resources() == EMPTY
+
+
+def _fail(code="InternalFailure", message="injected fault", times=None):
+    """A before-call handler that fails the call like AWS would (``times`` = only the first n calls)."""
+    state = {"calls": 0}
+
+    def handler(model, **_):
+        state["calls"] += 1
+        if times is None or state["calls"] <= times:
+            raise ClientError({"Error": {"Code": code, "Message": message}}, model.name)
+
+    handler.state = state
+    return handler
+
+
+def _tag_keys(client, arn: str) -> dict:
+    return {t["Key"]: t["Value"] for t in client.list_tags(ResourceArn=arn)["Tags"]}
+
+
+# --- the full lifecycle ----------------------------------------------------------------------------
+
+def test_full_lifecycle_tags_everything_and_leaves_nothing(emulator, target):
+    client = target.boto_session.client("sagemaker")
+    start = len(_connections)
+    calls: list[str] = []
+    target.boto_session.events.register("before-call", lambda model, **_: calls.append(model.name))
+
+    with sm.deployment(target) as dep:
+        assert emulator.resources() == {"endpoints": [dep.endpoint_name],
+                                        "endpoint_configs": [dep.endpoint_config_name], "models": [dep.model_name]}
+        arns = [client.describe_endpoint(EndpointName=dep.endpoint_name)["EndpointArn"],
+                client.describe_endpoint_config(EndpointConfigName=dep.endpoint_config_name)["EndpointConfigArn"],
+                client.describe_model(ModelName=dep.model_name)["ModelArn"]]
+        for arn in arns:
+            assert _tag_keys(client, arn)[sm.TAG_KEY] == sm.TAG_VALUE
+            assert _tag_keys(client, arn)[sm.RUN_TAG_KEY] == dep.run_id
+        assert dep.payload_format.prompt_key == "text_inputs"  # read from the (local) spec
+        summary = sm.summarize(dep, "#Person1#: Is the printer fixed?\n#Person2#: Yes, since noon.")
+        assert summary.startswith(REPLY_LABEL)  # labelled: no model ran
+        assert "max_length=50" in summary
+    assert emulator.resources() == EMPTY
+    assert {"CreateModel", "CreateEndpointConfig", "CreateEndpoint", "InvokeEndpoint", "DeleteEndpoint",
+            "DeleteEndpointConfig", "DeleteModel", "GetCallerIdentity"} <= set(calls)
+
+    hyperparameters = sm.training_hyperparameters(target)
+    assert sm.lora_supported(hyperparameters)
+    uri = sm.upload_training_data(target, sm.training_records(limit=20))
+    bucket, prefix = uri[5:].split("/", 1)
+    lines = target.boto_session.client("s3").get_object(Bucket=bucket, Key=prefix + "train.jsonl")["Body"].read()
+    assert len(lines.decode().splitlines()) == 20 and '"completion"' in lines.decode()
+    run = sm.fine_tune(target, uri, {"epochs": 1, "learning_rate": 0.001})
+    assert run.status == "Completed" and run.lora
+    job = client.describe_training_job(TrainingJobName=run.job_name)
+    assert job["HyperParameters"]["peft_type"] == "lora" and job["HyperParameters"]["epochs"] == "1"
+    assert [c["ChannelName"] for c in job["InputDataConfig"]][0] == "training"
+    assert _tag_keys(client, job["TrainingJobArn"])[sm.TAG_KEY] == sm.TAG_VALUE
+
+    with sm.deployment(target, artifacts=run.artifacts) as tuned:
+        container = client.describe_model(ModelName=tuned.model_name)["PrimaryContainer"]
+        assert container["ModelDataUrl"] == run.artifacts  # the fine-tuned weights, not the pretrained ones
+        assert sm.summarize(tuned, "#Person1#: Bye.\n#Person2#: Bye!").startswith(REPLY_LABEL)
+    assert emulator.resources() == EMPTY
+    assert not _non_loopback(_connections[start:])
+
+
+def test_hub_document_from_the_local_spec_is_what_the_sdk_expects():
+    from sagemaker.core.jumpstart.models import HubContentDocument
+
+    spec = load_spec(sm.DEFAULT_MODEL_ID)
+    assert "+labkit.local" in spec["version"] and "labkit" in spec["labkit_note"]
+    document = HubContentDocument(**hub_document(spec))
+    assert document.TrainingSupported
+    assert "ml.g5.xlarge" in document.SupportedTrainingInstanceTypes
+    assert document.TrainingInstanceTypeVariants.Variants["g5"].Properties.ImageUri.startswith("763104351884.dkr.ecr")
+
+
+# --- a fault at each step leaves nothing behind ----------------------------------------------------
+
+@pytest.mark.parametrize("operation,step", [("CreateModel", "build"), ("CreateEndpoint", "create endpoint")])
+def test_failed_creation_deletes_what_was_created(emulator, target, operation, step):
+    target.boto_session.events.register(f"before-call.sagemaker.{operation}", _fail())
+    with pytest.raises(sm.DeploymentError, match=step):
+        sm.deploy(target)
+    assert emulator.resources() == EMPTY
+
+
+def test_endpoint_that_fails_to_start_is_deleted(emulator, target):
+    def failed(parsed, **_):
+        if "EndpointStatus" in parsed:
+            parsed["EndpointStatus"], parsed["FailureReason"] = "Failed", "injected: the container did not start"
+
+    target.boto_session.events.register("after-call.sagemaker.DescribeEndpoint", failed)
+    with pytest.raises(sm.DeploymentError, match="did not start"):
+        with sm.deployment(target):
+            pytest.fail("the body must not run when the endpoint failed")
+    assert emulator.resources() == EMPTY
+
+
+def test_failed_invoke_inside_the_context_manager_still_deletes(emulator, target):
+    target.boto_session.events.register("before-call.sagemaker-runtime.InvokeEndpoint", _fail("ModelError"))
+    with pytest.raises(ClientError, match="ModelError"):
+        with sm.deployment(target) as dep:
+            sm.summarize(dep, "#Person1#: Hello?")
+    assert emulator.resources() == EMPTY
+    # the failed call left no stale emulator reply behind: the next answer echoes its own request
+    with sm.deployment(sm.connect(emulator=emulator)) as dep:
+        assert "#Person1#: Where is" in sm.summarize(dep, "#Person1#: Where is the station?")
+    assert emulator.resources() == EMPTY
+
+
+def test_error_in_the_with_block_deletes_everything(emulator, target):
+    with pytest.raises(RuntimeError, match="a mistake in my code"):
+        with sm.deployment(target):
+            assert emulator.resources()["endpoints"]
+            raise RuntimeError("a mistake in my code")
+    assert emulator.resources() == EMPTY
+
+
+def test_a_delete_that_fails_once_is_retried(emulator, target):
+    flaky = _fail("ThrottlingException", times=1)
+    target.boto_session.events.register("before-call.sagemaker.DeleteEndpoint", flaky)
+    with sm.deployment(target):
+        pass
+    assert flaky.state["calls"] == 2
+    assert emulator.resources() == EMPTY
+
+
+def test_a_delete_that_keeps_failing_is_reported_and_cleanup_finishes_it(emulator, target):
+    broken = _fail("AccessDeniedException", "injected: not allowed to delete")
+    target.boto_session.events.register("before-call.sagemaker.DeleteEndpointConfig", broken)
+    with pytest.raises(sm.CleanupIncomplete, match="labkit cleanup") as info:
+        with sm.deployment(target):
+            pass
+    assert [kind for kind, _ in info.value.leftovers] == ["endpoint config"]
+    assert emulator.resources()["endpoints"] == [] and emulator.resources()["models"] == []
+    target.boto_session.events.unregister("before-call.sagemaker.DeleteEndpointConfig", broken)
+    found = sm.cleanup(target)
+    assert [kind for kind, _ in found] == ["endpoint config"]
+    assert emulator.resources() == EMPTY
+
+
+def test_interrupted_training_is_stopped(emulator, target):
+    stops = []
+
+    def still_running(parsed, **_):
+        if "TrainingJobStatus" in parsed:
+            parsed["TrainingJobStatus"] = "InProgress"
+
+    target.boto_session.events.register("after-call.sagemaker.DescribeTrainingJob", still_running)
+    target.boto_session.events.register_first("before-call.sagemaker.StopTrainingJob", lambda **_: stops.append(1))
+    uri = sm.upload_training_data(target, sm.training_records(limit=5))
+    with pytest.raises(Exception, match="(?i)timeout|timed out|still running"):
+        sm.fine_tune(target, uri, timeout_s=1)
+    assert stops == [1]
+
+
+# --- the spec decides LoRA and the payload ---------------------------------------------------------
+
+def test_no_lora_when_the_spec_does_not_offer_it(emulator, target):
+    def without_peft(parsed, **_):
+        document = json.loads(parsed["HubContentDocument"])
+        document["Hyperparameters"] = [h for h in document["Hyperparameters"] if h["Name"] != "peft_type"]
+        parsed["HubContentDocument"] = json.dumps(document)
+
+    target.boto_session.events.register("after-call.sagemaker.DescribeHubContent", without_peft)
+    assert not sm.lora_supported(sm.training_hyperparameters(target))
+    uri = sm.upload_training_data(target, sm.training_records(limit=5))
+    with pytest.raises(ValueError, match="no peft_type=lora"):
+        sm.fine_tune(target, uri, lora=True)
+    run = sm.fine_tune(target, uri)
+    assert not run.lora and "peft_type" not in run.hyperparameters
+
+
+def test_hyperparameters_are_checked_against_the_spec():
+    spec = [{"name": "epochs", "options": []}, {"name": "lora_r", "options": []},
+            {"name": "peft_type", "options": ["none", "lora"]}]
+    assert sm.check_hyperparameters({"epochs": 3, "lora_r": 8, "peft_type": "lora"}, spec) == {
+        "epochs": "3", "lora_r": "8", "peft_type": "lora"}
+    with pytest.raises(ValueError, match="Did you mean 'lora_r'"):
+        sm.check_hyperparameters({"lora_rank": 8}, spec)
+    with pytest.raises(ValueError, match="allows"):
+        sm.check_hyperparameters({"peft_type": "qlora"}, spec)
+
+
+def test_payload_helpers_follow_the_format():
+    fmt = sm.TEXT2TEXT_FALLBACK
+    assert sm.build_payload(fmt, "Summarize: hi", max_length=20) == {"text_inputs": "Summarize: hi", "max_length": 20}
+    assert sm.generated_text(fmt, {"generated_texts": ["a summary"]}) == "a summary"
+    tgi = sm.PayloadFormat("application/json", "application/json", "inputs", {"parameters": {"max_new_tokens": 64}},
+                           "[0].generated_text", "test")
+    assert sm.build_payload(tgi, "hi", temperature=0.5) == {
+        "inputs": "hi", "parameters": {"max_new_tokens": 64, "temperature": 0.5}}
+    assert sm.generated_text(tgi, [{"generated_text": "x"}]) == "x"
+    with pytest.raises(ValueError, match="No generated text"):
+        sm.generated_text(fmt, {"something": "else"})
+
+
+# --- the cost guard --------------------------------------------------------------------------------
+
+def _creates(target) -> list:
+    calls = []
+    target.boto_session.events.register("before-call.sagemaker", lambda model, **_: calls.append(model.name))
+    return calls
+
+
+def test_cost_guard_refuses_an_instance_type_outside_the_allow_list(emulator, target, capsys):
+    calls = _creates(target)
+    with pytest.raises(sm.CostGuardError, match="allow-list.*override=True"):
+        sm.deploy(target, instance_type="ml.p3.2xlarge")
+    assert "ml.p3.2xlarge" in capsys.readouterr().out  # the plan was printed first
+    assert calls == [] and emulator.resources() == EMPTY
+
+
+def test_cost_guard_refuses_a_plan_above_the_hourly_limit(emulator, target):
+    calls = _creates(target)
+    with pytest.raises(sm.CostGuardError, match=r"above the limit of \$2.00/hour.*max_usd_per_hour"):
+        sm.deploy(target, instance_count=3)  # 3 x ml.g4dn.xlarge
+    with pytest.raises(sm.CostGuardError, match="above the limit"):
+        sm.fine_tune(target, "s3://bucket/data/", instance_type="ml.g5.2xlarge", instance_count=2)
+    assert calls == []
+
+
+def test_cost_guard_override_goes_ahead(emulator, target, capsys):
+    with sm.deployment(target, instance_count=3, override=True) as dep:
+        assert dep.instance_count == 3
+    assert "overridden" in capsys.readouterr().out
+    p = sm.plan("deploy", "ml.g4dn.xlarge", 3)
+    sm.check_plan(p, max_usd_per_hour=2.5)  # a raised limit is an override too
+
+
+def test_estimates():
+    assert sm.estimate_cost("ml.g4dn.xlarge", 64) == pytest.approx(0.74 * 64)
+    assert sm.estimate_cost("ml.g5.xlarge", 10, instance_count=2) == pytest.approx(1.41 * 20)
+    with pytest.raises(KeyError, match="PRICES_USD_PER_HOUR"):
+        sm.estimate_cost("ml.x99.mega", 1)
+    assert all(t in sm.PRICES_USD_PER_HOUR for t in sm.ALLOWED_INSTANCE_TYPES)
+
+
+def test_a_real_account_needs_confirmation(emulator):
+    t = sm.connect(emulator=emulator)
+    t.kind, t.confirmed = "aws", False  # what connect() would build for an unconfirmed account
+    with pytest.raises(sm.CostGuardError, match="confirm=True"):
+        sm.deploy(t)
+    assert emulator.resources() == EMPTY
+
+
+# --- no credentials, and the cleanup command -------------------------------------------------------
+
+@pytest.fixture
+def no_credentials(monkeypatch, tmp_path):
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+                "AWS_DEFAULT_PROFILE", "LABKIT_NO_NETWORK", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_WEB_IDENTITY_TOKEN_FILE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+def test_no_credentials_prints_a_message_and_the_dry_run_plan(no_credentials, capsys):
+    assert sm.credentials_source() is None
+    assert sm.connect(emulator=False) is None  # no exception, nothing created
+    out = capsys.readouterr().out
+    assert "No AWS credentials found" in out
+    assert out.count("PLAN") == 3 and "ml.g4dn.xlarge" in out and "$0.74/hour" in out
+
+
+def test_no_credentials_falls_back_to_the_labelled_emulator(no_credentials, capsys):
+    with sm.connect() as t:
+        assert t.is_emulator and "emulator" in t.label
+        assert "local AWS emulator" in capsys.readouterr().out
+    assert not t.emulator.running
+
+
+def test_cleanup_command_without_credentials(no_credentials):
+    err = io.StringIO()
+    with redirect_stderr(err):
+        assert cli.main(["cleanup", "--region", "us-east-1"]) == 2
+    assert "No AWS credentials found" in err.getvalue()
+
+
+def test_cleanup_command_dry_run_then_delete(emulator, target):
+    kept = sm.deploy(target)  # deliberately not in a `with`: a kernel that died mid-notebook
+    client = target.boto_session.client("sagemaker")
+    client.create_model(ModelName="not-labkit", ExecutionRoleArn=emulator.role_arn,
+                        PrimaryContainer={"Image": "123.dkr.ecr.us-east-1.amazonaws.com/x:1"})
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert cli.main(["cleanup", "--dry-run", "--region", emulator.region]) == 0
+    assert out.getvalue().count(kept.endpoint_name) == 3 and "not-labkit" not in out.getvalue()
+    assert emulator.resources()["endpoints"] == [kept.endpoint_name]  # dry run deleted nothing
+    with redirect_stdout(io.StringIO()):
+        assert cli.main(["cleanup", "--region", emulator.region]) == 0
+    assert emulator.resources() == {"endpoints": [], "endpoint_configs": [], "models": ["not-labkit"]}
+    client.delete_model(ModelName="not-labkit")
+    with redirect_stdout(out := io.StringIO()):
+        assert cli.main(["cleanup", "--region", emulator.region]) == 0
+    assert "No labkit-tagged" in out.getvalue()
