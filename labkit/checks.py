@@ -434,7 +434,7 @@ def check_invoke_payload(payload, fmt, prompt: str, max_length: int) -> None:
     _require(isinstance(value, int) and not isinstance(value, bool),
              f"max_length must be an integer (JSON number), not {type(value).__name__} {value!r}.")
     _require(value == max_length, f"max_length should be {max_length}, not {value}.")
-    _ok(f"A {fmt.content_type} body with the prompt under {fmt.prompt_key!r} and max_length={max_length}.")
+    _ok(f"Request body ({fmt.content_type}) with the prompt under {fmt.prompt_key!r} and max_length={max_length}.")
 
 
 def check_training_hyperparameters(hyperparameters, spec: list, lora: bool, expected: dict) -> None:

@@ -377,7 +377,7 @@ class Emulator:
     # --- the "model" -----------------------------------------------------------------------------
 
     @staticmethod
-    def reply_for(body: bytes | str) -> dict:
+    def reply_for(body: bytes | str, endpoint: str = "") -> dict:
         """What an emulated endpoint answers: a labelled echo of the request, never model output.
 
         The reply uses the response shape of labkit's local FLAN-T5 spec (``generated_texts``), so the
@@ -392,10 +392,10 @@ class Emulator:
             prompt = next((v for v in request.values() if isinstance(v, str)), "")
             others = ", ".join(f"{k}={v!r}" for k, v in request.items() if not isinstance(v, str))
             head = re.sub(r"\s+", " ", prompt)[:60]
-            text = (f"{REPLY_LABEL} The endpoint received a {len(prompt)}-character prompt "
+            text = (f"{REPLY_LABEL} Endpoint {endpoint or '?'} received a {len(prompt)}-character prompt "
                     f"starting {head!r}" + (f" and {others}" if others else "") + ".")
         else:
-            text = f"{REPLY_LABEL} The endpoint received {len(raw)} bytes that are not a JSON object."
+            text = f"{REPLY_LABEL} Endpoint {endpoint or '?'} received {len(raw)} bytes that are not a JSON object."
         return {"generated_texts": [text]}
 
     def _queue_reply(self, request, **_):
@@ -412,7 +412,7 @@ class Emulator:
             if key in self._replied:
                 return None
             self._replied.add(key)
-        self.queue_results([json.dumps(self.reply_for(body))])
+        self.queue_results([json.dumps(self.reply_for(body, endpoint))])
         return None
 
     def queue_results(self, bodies: list[str], content_type: str = "application/json") -> None:

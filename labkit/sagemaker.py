@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import json
 import os
 import re
@@ -223,9 +224,12 @@ def credentials_source(session=None) -> str | None:
 
 def notebook_plans(target: Target | None = None, *, model_id: str = DEFAULT_MODEL_ID) -> list[Plan]:
     """The three paid steps of notebook 07: deploy, fine-tune, deploy the fine-tuned model."""
-    return [plan("deploy real-time endpoint", DEFAULT_INSTANCE_TYPE, model_id=model_id, target=target),
-            plan("fine-tune (training job)", DEFAULT_TRAINING_INSTANCE_TYPE, model_id=model_id, target=target),
-            plan("deploy the fine-tuned model", DEFAULT_INSTANCE_TYPE, model_id=model_id, target=target)]
+    plans = [plan("deploy real-time endpoint", DEFAULT_INSTANCE_TYPE, model_id=model_id, target=target),
+             plan("fine-tune (training job)", DEFAULT_TRAINING_INSTANCE_TYPE, model_id=model_id, target=target),
+             plan("deploy the fine-tuned model", DEFAULT_INSTANCE_TYPE, model_id=model_id, target=target)]
+    if target is None:
+        plans = [dataclasses.replace(p, target="an AWS account (dry run: nothing is created)") for p in plans]
+    return plans
 
 
 def show_plans(plans: list[Plan]) -> None:

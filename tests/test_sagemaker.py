@@ -98,7 +98,7 @@ def test_full_lifecycle_tags_everything_and_leaves_nothing(emulator, target):
         assert dep.payload_format.prompt_key == "text_inputs"  # read from the (local) spec
         summary = sm.summarize(dep, "#Person1#: Is the printer fixed?\n#Person2#: Yes, since noon.")
         assert summary.startswith(REPLY_LABEL)  # labelled: no model ran
-        assert "max_length=50" in summary
+        assert "max_length=50" in summary and dep.endpoint_name in summary
     assert emulator.resources() == EMPTY
     assert {"CreateModel", "CreateEndpointConfig", "CreateEndpoint", "InvokeEndpoint", "DeleteEndpoint",
             "DeleteEndpointConfig", "DeleteModel", "GetCallerIdentity"} <= set(calls)
