@@ -37,6 +37,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import boto3
+
 from labkit import config
 
 REGION = "us-east-1"
@@ -132,6 +134,24 @@ def hub_document(spec: dict, region: str = REGION) -> dict:
     return {k: v for k, v in document.items() if v is not None}
 
 
+class _PinnedSession(boto3.Session):
+    """A boto3 session whose clients go to the emulator, whatever AWS_ENDPOINT_URL says later."""
+
+    def __init__(self, url: str, **kwargs):
+        super().__init__(**kwargs)
+        self.emulator_url = url
+
+    def client(self, *args, **kwargs):
+        if kwargs.get("endpoint_url") is None:  # an explicit URL (STS) is redirected per call instead
+            kwargs["endpoint_url"] = self.emulator_url
+        return super().client(*args, **kwargs)
+
+    def resource(self, *args, **kwargs):
+        if kwargs.get("endpoint_url") is None:
+            kwargs["endpoint_url"] = self.emulator_url
+        return super().resource(*args, **kwargs)
+
+
 def _free_loopback_url(server) -> str:
     host, port = server.get_host_and_port()
     return f"http://{host}:{port}"
@@ -146,8 +166,11 @@ class Emulator:
             session = emulator.boto_session()
             ...
 
-    Starting resets moto's in-memory state, so each emulator begins with an empty account.
+    Starting resets moto's in-memory state, so each emulator begins with an empty account. That state
+    is process-wide, so one process runs one emulator at a time (:meth:`current` returns it).
     """
+
+    _current: "Emulator | None" = None
 
     def __init__(self, region: str = REGION):
         self.region = region
@@ -177,12 +200,16 @@ class Emulator:
         """Start the server on a free loopback port and point this process's AWS settings at it."""
         if self.running:
             return self
+        if Emulator._current is not None:
+            raise EmulatorError(f"Another emulator is already running in this process ({Emulator._current.url}); "
+                                "moto's state is process-wide. Use that one (Emulator.current()) or stop it first.")
         from moto.server import ThreadedMotoServer
 
         self._quiet_logs()
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         server.start()
         self._server = server
+        Emulator._current = self
         self.url = _free_loopback_url(server)
         self._replied = set()
         try:
@@ -218,6 +245,8 @@ class Emulator:
         server, self._server = self._server, None
         if server is not None:
             server.stop()
+        if Emulator._current is self:
+            Emulator._current = None
         for key, value in self._saved_env.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -228,6 +257,11 @@ class Emulator:
             self._tmp.cleanup()
             self._tmp = None
         self._reset_sdk_caches()
+
+    @classmethod
+    def current(cls) -> "Emulator | None":
+        """The emulator running in this process, if any."""
+        return cls._current
 
     def __enter__(self) -> "Emulator":
         return self.start()
@@ -294,12 +328,10 @@ class Emulator:
         Each call returns a new session, so a test can add its own handlers (fault injection)
         without touching other sessions.
         """
-        import boto3
-
         self._require_running()
         key, secret, token = self._credentials
-        session = boto3.Session(region_name=self.region, aws_access_key_id=key, aws_secret_access_key=secret,
-                                aws_session_token=token)
+        session = _PinnedSession(self.url, region_name=self.region, aws_access_key_id=key,
+                                 aws_secret_access_key=secret, aws_session_token=token)
         self.install(session)
         return session
 

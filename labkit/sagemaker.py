@@ -251,7 +251,7 @@ def connect(region: str | None = None, *, emulator: Emulator | bool | None = Non
     if isinstance(emulator, Emulator):
         return _emulator_target(emulator.start(), owns=False)
     if emulator is True:
-        return _emulator_target(Emulator(region or DEFAULT_REGION).start(), owns=True)
+        return _start_emulator(region or DEFAULT_REGION)
     region = region or os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or DEFAULT_REGION
     confirm = config._truthy(os.environ.get("LABKIT_SAGEMAKER_CONFIRM")) if confirm is None else confirm
     source = credentials_source()
@@ -263,15 +263,29 @@ def connect(region: str | None = None, *, emulator: Emulator | bool | None = Non
         reason = (f"AWS credentials found (source: {source}), but spending is not confirmed: pass confirm=True "
                   "to connect() or set LABKIT_SAGEMAKER_CONFIRM=1 after reading the plan below.")
     else:
-        return _aws_target(region, role_arn)
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return _aws_target(region, role_arn)
+        except (BotoCoreError, ClientError) as err:
+            reason = (f"AWS credentials were found (source: {source}) but AWS did not accept them: "
+                      f"{type(err).__name__}: {err}. Nothing will be created in AWS.")
     print(reason)
     print("Dry run - what notebook 07 would create in a real account:")
     show_plans(notebook_plans(model_id=DEFAULT_MODEL_ID))
     if emulator is False:
         return None
-    target = _emulator_target(Emulator(region).start(), owns=True)
+    target = _start_emulator(region)
     print(f"Running the same cells against the {target.label}.")
     return target
+
+
+def _start_emulator(region: str) -> Target:
+    """A target on this process's emulator: the running one if there is one, else a new one it owns."""
+    running = Emulator.current()
+    if running is not None:
+        return _emulator_target(running, owns=False)
+    return _emulator_target(Emulator(region).start(), owns=True)
 
 
 def _emulator_target(emulator: Emulator, owns: bool) -> Target:
@@ -293,7 +307,12 @@ def _aws_target(region: str, role_arn: str | None) -> Target:
     if not role:
         from sagemaker.core.helper.session_helper import get_execution_role
 
-        role = get_execution_role(target.sagemaker_session)
+        try:
+            role = get_execution_role(target.sagemaker_session)
+        except ValueError:
+            raise RuntimeError("Your AWS identity is not an IAM role (are you outside SageMaker Studio?). Set "
+                               "LABKIT_SAGEMAKER_ROLE to the ARN of a SageMaker execution role, or pass "
+                               "role_arn=... to connect().") from None
     target.role_arn = role
     print(f"Using {target.label}; execution role {role.split('/')[-1]}.")
     return target

@@ -326,11 +326,31 @@ def test_no_credentials_prints_a_message_and_the_dry_run_plan(no_credentials, ca
     assert out.count("PLAN") == 3 and "ml.g4dn.xlarge" in out and "$0.74/hour" in out
 
 
-def test_no_credentials_falls_back_to_the_labelled_emulator(no_credentials, capsys):
+def test_no_credentials_falls_back_to_the_labelled_emulator(emulator, no_credentials, capsys):
     with sm.connect() as t:
         assert t.is_emulator and "emulator" in t.label
         assert "local AWS emulator" in capsys.readouterr().out
-    assert not t.emulator.running
+        assert t.emulator is emulator  # one emulator per process: the running one is reused...
+    assert emulator.running  # ...and left running by a target that did not start it
+    with pytest.raises(Exception, match="already running"):
+        Emulator().start()
+
+
+def test_credentials_that_do_not_work_fall_back_to_the_emulator(no_credentials, monkeypatch, capsys):
+    import socket
+
+    with socket.socket() as s:  # a loopback port nobody listens on: AWS "refuses" at once
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "expired")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    monkeypatch.setenv("AWS_RETRY_MODE", "standard")
+    with sm.connect(confirm=True) as t:
+        assert t.is_emulator and t.boto_session.client("sagemaker").list_endpoints()["Endpoints"] == []
+    out = capsys.readouterr().out
+    assert "did not accept them" in out and out.count("PLAN") == 3
 
 
 def test_cleanup_command_without_credentials(no_credentials):
