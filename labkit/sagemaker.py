@@ -489,12 +489,13 @@ def training_hyperparameters(target: Target, model_id: str = DEFAULT_MODEL_ID, m
             for h in document.Hyperparameters or []]
 
 
+def _peft_options(hyperparameters: list[dict]) -> list:
+    return next((list(h["options"]) for h in hyperparameters if h["name"] == "peft_type"), [])
+
+
 def lora_supported(hyperparameters: list[dict]) -> bool:
     """Does the spec offer LoRA? Only if it lists ``peft_type`` with a ``lora`` option - never assumed."""
-    for h in hyperparameters:
-        if h["name"] == "peft_type":
-            return any(str(option).lower() == "lora" for option in h["options"])
-    return False
+    return any(str(option).lower() == "lora" for option in _peft_options(hyperparameters))
 
 
 # --- deploy, invoke, delete ------------------------------------------------------------------------
@@ -771,16 +772,18 @@ def fine_tune(target: Target, training_data: str, hyperparameters: dict | None =
     if lora is None:
         lora = offers_lora and str(hp.get("peft_type", "lora")).lower() == "lora"
     if lora:
-        hp["peft_type"] = "lora"
-    elif offers_lora:
-        hp.setdefault("peft_type", "none")
+        hp["peft_type"] = next(o for o in _peft_options(spec) if str(o).lower() == "lora")
+    elif offers_lora and "peft_type" not in hp:
+        # the spec's own spelling of "off" ("none", "None"...), in case its default is LoRA
+        hp["peft_type"] = next((o for o in _peft_options(spec) if str(o).lower() != "lora"), "none")
     hp = check_hyperparameters(hp, spec)
     run_id = _run_id()
     trainer = sdk.ModelTrainer.from_jumpstart_config(
         jumpstart_config=sdk.JumpStartConfig(model_id=model_id, model_version=version),
         compute=sdk.Compute(instance_type=instance_type, instance_count=instance_count),
         hyperparameters=hp, input_data_config=[sdk.InputData(channel_name="training", data_source=training_data)],
-        role=target.role_arn, sagemaker_session=target.sagemaker_session, base_job_name=f"labkit-{_short(model_id)}",
+        role=target.role_arn, sagemaker_session=target.sagemaker_session,
+        base_job_name=f"labkit-{_short(model_id)}-{run_id[-4:]}",  # the SDK appends a timestamp in seconds
         tags=[sdk.Tag(key=t["Key"], value=t["Value"]) for t in tags(run_id)])
     sdk.quiet()
     trainer.train(wait=False, logs=False)

@@ -232,6 +232,21 @@ def test_no_lora_when_the_spec_does_not_offer_it(emulator, target):
     assert not run.lora and "peft_type" not in run.hyperparameters
 
 
+def test_lora_off_uses_the_specs_own_spelling(emulator, target):
+    def lora_by_default(parsed, **_):  # like specs whose peft_type defaults to "lora", options ["lora", "None"]
+        document = json.loads(parsed["HubContentDocument"])
+        for h in document["Hyperparameters"]:
+            if h["Name"] == "peft_type":
+                h["Default"], h["Options"] = "lora", ["lora", "None"]
+        parsed["HubContentDocument"] = json.dumps(document)
+
+    target.boto_session.events.register("after-call.sagemaker.DescribeHubContent", lora_by_default)
+    uri = sm.upload_training_data(target, sm.training_records(limit=5))
+    run = sm.fine_tune(target, uri, lora=False)
+    job = target.boto_session.client("sagemaker").describe_training_job(TrainingJobName=run.job_name)
+    assert not run.lora and job["HyperParameters"]["peft_type"] == "None"
+
+
 def test_hyperparameters_are_checked_against_the_spec():
     spec = [{"name": "epochs", "options": []}, {"name": "lora_r", "options": []},
             {"name": "peft_type", "options": ["none", "lora"]}]
