@@ -46,6 +46,14 @@ def _non_loopback(addresses) -> list:
     return bad
 
 
+@pytest.fixture(autouse=True)
+def stays_on_loopback():
+    """Every test here: no socket connection outside loopback (the audit hook sees all of them)."""
+    start = len(_connections)
+    yield
+    assert not _non_loopback(_connections[start:]), "a connection left loopback"
+
+
 @pytest.fixture(scope="module")
 def emulator():
     with Emulator() as emu:
@@ -121,7 +129,7 @@ def test_full_lifecycle_tags_everything_and_leaves_nothing(emulator, target):
         assert container["ModelDataUrl"] == run.artifacts  # the fine-tuned weights, not the pretrained ones
         assert sm.summarize(tuned, "#Person1#: Bye.\n#Person2#: Bye!").startswith(REPLY_LABEL)
     assert emulator.resources() == EMPTY
-    assert not _non_loopback(_connections[start:])
+    assert not _non_loopback(_connections[start:]) and len(_connections) > start  # real HTTP, all on loopback
 
 
 def test_hub_document_from_the_local_spec_is_what_the_sdk_expects():
