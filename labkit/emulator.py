@@ -8,13 +8,14 @@ container: an "endpoint" answers with a canned reply that says so.
 
 What the emulator adds around moto, and why (docs/sagemaker.md has the measurements):
 
-* environment: fake credentials, ``AWS_ENDPOINT_URL`` pointing at the server, role validation and
+* environment: credentials of an assumed role on moto (so the SDK sees a role, as in SageMaker Studio),
+  ``AWS_ENDPOINT_URL`` pointing at the server, role validation and
   telemetry off, instance metadata off, JumpStart metadata read from ``data/jumpstart/`` (a small
   labkit-written spec, not AWS's) instead of the JumpStart S3 bucket. Everything is restored by
   :meth:`Emulator.stop`.
-* botocore event handlers on the sessions it hands out:
+* the sessions it hands out are pinned to the server's URL, and carry botocore event handlers:
   - STS ``GetCallerIdentity`` goes to a hard-coded regional URL in the SDK: redirect it to the server;
-  - anything else that still points outside loopback fails loudly instead of leaving the machine;
+  - anything else that still points outside the emulator fails loudly instead of leaving the machine;
   - moto returns ``VpcConfig={}`` / ``DataCaptureConfig={}``, which the SDK's pydantic models
     reject: empty dicts are dropped from SageMaker responses;
   - ``DescribeHubContent`` (JumpStart training metadata), IAM ``SimulatePrincipalPolicy`` and
@@ -25,7 +26,6 @@ What the emulator adds around moto, and why (docs/sagemaker.md has the measureme
 
 from __future__ import annotations
 
-import copy
 import datetime
 import json
 import os
@@ -476,7 +476,3 @@ class Emulator:
                 names += [item[name] for item in page[field]]
             out[key] = sorted(names)
         return out
-
-    def copy_spec(self, model_id: str) -> dict:
-        """A copy of the local spec the emulator serves for ``model_id``."""
-        return copy.deepcopy(load_spec(model_id))
