@@ -61,6 +61,7 @@ SIZES: dict[str, dict[str, int]] = {
         "n_train": 12460,  # the full DialogSum train split
         "train_steps": 1000,
         "n_toxicity": 100,
+        "toxicity_samples": 4,  # sampled summaries per prompt when measuring toxicity
         "ppo_steps": 100,
     },
     "tiny": {
@@ -71,6 +72,7 @@ SIZES: dict[str, dict[str, int]] = {
         "n_train": 1000,
         "train_steps": 150,
         "n_toxicity": 64,
+        "toxicity_samples": 8,
         "ppo_steps": 25,
     },
 }
@@ -99,7 +101,7 @@ SETTINGS: dict[str, dict] = {
         "lora_config": {"r": 8, "lora_alpha": 16, "target_modules": ["q", "k", "v", "o"]},
         # a 1.6M-parameter model loops without a repetition guard; applied to every model alike
         "eval_generation": {"max_new_tokens": 64, "do_sample": False, "no_repeat_ngram_size": 3},
-        "ppo": {"learning_rate": 2e-3, "batch_size": 16, "mini_batch_size": 8, "ppo_epochs": 2,
+        "ppo": {"learning_rate": 2e-3, "batch_size": 32, "mini_batch_size": 8, "ppo_epochs": 2,
                 "init_kl_coef": 0.2, "min_new_tokens": 8, "max_new_tokens": 32, "top_k": 50, "top_p": 1.0},
         "ppo_lora_config": {"r": 8, "lora_alpha": 16, "target_modules": ["q", "k", "v", "o"]},
         "toxicity_generation": {"max_new_tokens": 32, "do_sample": True, "top_k": 50, "top_p": 1.0},

@@ -151,21 +151,29 @@ class RewardModel:
 
 
 def evaluate_toxicity(model, tokenizer, prompts: Sequence[str], reward_model: RewardModel, n: int,
-                      generation_config=None, seed: int = 0, batch_size: int = 16) -> dict:
+                      generation_config=None, seed: int = 0, batch_size: int = 16,
+                      samples_per_prompt: int = 1) -> dict:
     """Generate for exactly ``n`` prompts, score each output, report mean, std and a bootstrap 95% CI.
 
-    (The course's helper looped one prompt too many.) Returns a dict with the per-output ``scores``.
+    (The course's helper looped one prompt too many.) With sampling, one summary per prompt is a noisy
+    estimate of what the policy does for that prompt; ``samples_per_prompt=k`` draws k summaries (seeds
+    ``seed`` .. ``seed+k-1``) and scores each prompt by their mean reward - the quantity PPO optimises -
+    so a before/after comparison needs fewer prompts to tell a real change from sampling noise.
+    Returns a dict with the per-prompt ``scores`` and the first sample's ``outputs``.
     """
     from labkit.generation import generate
     from labkit.metrics import bootstrap_ci
 
     if n > len(prompts):
         raise ValueError(f"n={n} but only {len(prompts)} prompts")
-    outputs = generate(model, tokenizer, list(prompts[:n]), generation_config, batch_size=batch_size, seed=seed)
-    scores = reward_model(outputs).numpy()
+    if samples_per_prompt < 1:
+        raise ValueError("samples_per_prompt must be at least 1")
+    samples = [generate(model, tokenizer, list(prompts[:n]), generation_config, batch_size=batch_size, seed=seed + k)
+               for k in range(samples_per_prompt)]
+    scores = torch.stack([reward_model(outputs) for outputs in samples]).mean(0).numpy()
     mean, low, high = bootstrap_ci(scores)
-    return {"n": len(scores), "mean": mean, "std": float(scores.std()), "ci_low": low, "ci_high": high,
-            "scores": scores, "outputs": outputs}
+    return {"n": len(scores), "samples per prompt": samples_per_prompt, "mean": mean, "std": float(scores.std()),
+            "ci_low": low, "ci_high": high, "scores": scores, "outputs": samples[0]}
 
 
 def compare_rewards(before: dict, after: dict) -> dict:

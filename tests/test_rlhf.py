@@ -109,6 +109,26 @@ def test_reward_model_and_exact_n_toxicity_evaluation(summarizer):
     assert change["mean change"] == pytest.approx(1.0)  # after - before: positive = better
 
 
+def test_several_samples_per_prompt_average_the_single_sample_scores(summarizer):
+    from transformers import GenerationConfig
+
+    from labkit.models import load_reward_model
+
+    reward = rlhf.RewardModel(*load_reward_model())
+    policy, tokenizer = summarizer
+    prompts = [f"Summarize: #Person1#: I need help with order {i}." for i in range(6)]
+    sampling = GenerationConfig(max_new_tokens=8, do_sample=True, top_k=50)
+    singles = [rlhf.evaluate_toxicity(policy, tokenizer, prompts, reward, n=6, generation_config=sampling, seed=s)
+               for s in (3, 4, 5)]
+    averaged = rlhf.evaluate_toxicity(policy, tokenizer, prompts, reward, n=6, generation_config=sampling, seed=3,
+                                      samples_per_prompt=3)
+    assert averaged["n"] == 6 and averaged["samples per prompt"] == 3
+    assert averaged["scores"] == pytest.approx(sum(r["scores"] for r in singles) / 3, abs=1e-5)
+    assert averaged["outputs"] == singles[0]["outputs"]
+    with pytest.raises(ValueError, match="at least 1"):
+        rlhf.evaluate_toxicity(policy, tokenizer, prompts, reward, n=6, samples_per_prompt=0)
+
+
 def test_ppo_step_runs_and_records_statistics(summarizer):
     from labkit import finetune
 
@@ -161,3 +181,37 @@ def test_notebook_03_checks(summarizer):
         checks.check_pairs([(b, a) for a, b in rlhf.rankings_to_pairs(comps, ranks)], comps, ranks)
     with pytest.raises(checks.CheckFailed, match="give 3 pairs"):
         checks.check_pairs([("b", "c")], comps, ranks)
+
+
+def test_tiny_ppo_lowers_toxicity_beyond_sampling_noise():
+    """The notebook's claim, checked: after PPO (KL penalty on) the mean reward on 64 held-out dialogues is
+    higher and the bootstrap 95% CI of the paired change excludes 0, while the KL stays bounded."""
+    from transformers import GenerationConfig
+
+    from labkit import config, finetune, prompts
+    from labkit.data import load_dialogsum
+    from labkit.models import load_reward_model, load_summarizer
+
+    config.set_seed(42)
+    reward = rlhf.RewardModel(*load_reward_model())
+    model, tokenizer = load_summarizer(finetune.instruct_summarizer())
+    dataset = load_dialogsum()
+    n, samples = config.size("n_toxicity"), config.size("toxicity_samples")
+    assert n >= 64
+    held_out = [prompts.zero_shot(d) for d in dataset["test"]["dialogue"][:n]]
+    sampling = GenerationConfig(**config.setting("toxicity_generation"))
+    before = rlhf.evaluate_toxicity(model, tokenizer, held_out, reward, n=n, generation_config=sampling,
+                                    samples_per_prompt=samples)
+    settings = config.setting("ppo")
+    policy = finetune.add_lora(model, finetune.lora_config(**config.setting("ppo_lora_config")))
+    trainer = rlhf.PPOTrainer(policy, tokenizer, reward, rlhf.PPOConfig(**settings))
+    train = [prompts.zero_shot(d) for d in dataset["train"]["dialogue"]]
+    batch = settings["batch_size"]
+    for step in range(config.size("ppo_steps")):
+        trainer.step(train[step * batch:(step + 1) * batch])
+    after = rlhf.evaluate_toxicity(policy, tokenizer, held_out, reward, n=n, generation_config=sampling,
+                                   samples_per_prompt=samples)
+    change = rlhf.compare_rewards(before, after)
+    assert after["mean"] > before["mean"]
+    assert change["ci_low"] > 0, change
+    assert max(h["kl"] for h in trainer.history) < 30  # ~12 nats at the end; ~60 without the penalty
