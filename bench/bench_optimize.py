@@ -1,4 +1,4 @@
-"""Notebook 04's comparison as ratios to the fp32 teacher, measured side by side in one run.
+"""Notebook 07's comparison as ratios to the fp32 teacher, measured side by side in one run.
 
 Teacher: all-MiniLM-L6-v2 + a linear topic head (trained on 800 project dialogues, tested on 200).
 Variants: fp16, bf16, dynamic int8, 50% magnitude-pruned. Ratios below 1 are savings.

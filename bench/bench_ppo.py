@@ -1,4 +1,4 @@
-"""Time per PPO step on a fixed batch (notebook 03's settings for the active profile), side by side with
+"""Time per PPO step on a fixed batch (notebook 05's settings for the active profile), side by side with
 the old trl PPOTrainer the course's Lab 3 used, when a separate environment for it is available.
 
 One step = sample responses, score them with the reward model, reference log-probs with the adapter

@@ -1,4 +1,4 @@
-"""Reasoning and acting: chain-of-thought, PAL and ReAct (notebook 06).
+"""Reasoning and acting: chain-of-thought, PAL and ReAct (notebook 09).
 
 * **Chain-of-thought** asks the model to write its intermediate steps before the answer.
 * **PAL** (program-aided language models) asks it to write *Python* instead; :func:`run_python`

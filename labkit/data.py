@@ -4,7 +4,7 @@ Every split comes back with the same columns, ``id``, ``dialogue``, ``summary``,
 the source: the hub copy (``knkarthick/dialogsum``), the project's ``data/dialogsum`` folder, or any
 folder holding the original DialogSum release files (JSON Lines with ``fname``, ``dialogue``,
 ``summary``, ``topic``; the test file may carry ``summary1``/``summary2``/``summary3``).
-Notebook 01 introduces the data; notebooks 02 and 03 train on it.
+Notebook 02 introduces the data; notebooks 03 and 05 train on it.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Instruction fine-tuning: full, LoRA and prompt tuning, with checkpoints that resume (notebook 02).
+"""Instruction fine-tuning: full, LoRA and prompt tuning, with checkpoints that resume (notebook 03).
 
 The course's Lab 2 in library idioms: tokenize dialogues behind the instruction prompt, pad each batch
 dynamically (``DataCollatorForSeq2Seq``, label padding ignored by the loss), train with transformers'
@@ -200,7 +200,7 @@ def run_dir(name: str, **settings) -> Path:
 def instruct_summarizer() -> Path:
     """The instruction fine-tuned summarizer later notebooks start from (RLHF in 03), built once and cached.
 
-    Full fine-tuning with the profile's ``full`` settings, exactly as notebook 02 trains it.
+    Full fine-tuning with the profile's ``full`` settings, exactly as notebook 03 trains it.
     """
     from labkit import cache
     from labkit.data import load_dialogsum

@@ -1,4 +1,4 @@
-"""Batched text generation and generation settings (notebook 01; used by every later notebook).
+"""Batched text generation and generation settings (notebook 02; used by every later notebook).
 
 :func:`generate` hides the mechanics - tokenizing, padding, batching prompts of similar length
 together, moving tensors to the device, decoding - and returns one string per prompt, in order.
@@ -62,7 +62,13 @@ def generate(model, tokenizer, prompts: Sequence[str] | str, generation_config: 
     decoder_only = not model.config.is_encoder_decoder
     if decoder_only:
         tokenizer.padding_side = "left"
-    lengths = [len(ids) for ids in tokenizer(prompts, truncation=True, max_length=limit).input_ids]
+    lengths = [len(ids) for ids in tokenizer(prompts).input_ids]
+    for i, n in enumerate(lengths):
+        if n > limit:
+            side = "start" if tokenizer.truncation_side == "left" else "end"
+            print(f"labkit: prompt {i} is {n} tokens but the model reads {limit}: {n - limit} tokens were cut "
+                  f"from its {side}. Shorten the prompt (fewer examples or shorter context) to keep them.")
+    lengths = [min(n, limit) for n in lengths]
     order = sorted(range(len(prompts)), key=lambda i: -lengths[i])
     batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
     show = progress if progress is not None else len(batches) > 1
@@ -79,6 +85,17 @@ def generate(model, tokenizer, prompts: Sequence[str] | str, generation_config: 
         for i, text in zip(batch, tokenizer.batch_decode(out, skip_special_tokens=True)):
             outputs[i] = text.strip()
     return outputs[0] if single else outputs
+
+
+def chat_prompt(tokenizer, user: str, system: str | None = None) -> str:
+    """The text a chat model actually reads for one user turn: its chat template applied to the messages.
+
+    Instruction-tuned causal LMs (SmolLM2, Qwen2.5) were trained on conversations wrapped in special
+    tokens (``<|im_start|>user ... <|im_end|>``); a bare string works worse. The string ends with the
+    assistant's turn opened, so :func:`generate` continues as the assistant.
+    """
+    messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
 
 def compare_settings(model, tokenizer, prompt: str, settings: dict[str, GenerationConfig], seed: int = 42):

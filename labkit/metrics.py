@@ -1,4 +1,4 @@
-"""Evaluation metrics for generated text: ROUGE and BLEU, without the hub (notebook 02).
+"""Evaluation metrics for generated text: ROUGE and BLEU, without the hub (notebook 03).
 
 The course computed ROUGE with ``evaluate.load("rouge")``, which downloads a metric script from the
 Hugging Face hub and fails offline. :func:`rouge` reproduces its semantics with the library that

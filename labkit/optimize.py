@@ -1,4 +1,4 @@
-"""Model optimization for deployment: quantization, distillation, pruning (notebook 04).
+"""Model optimization for deployment: quantization, distillation, pruning (notebook 07).
 
 The running example is an *encoder* task, where the lecture says distillation works best: naming the
 topic of a dialogue. The **teacher** is all-MiniLM-L6-v2 (22 M parameters) with a linear head on its
@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from labkit.metrics import bootstrap_ci  # noqa: F401  (notebook 04 uses optimize.bootstrap_ci)
+from labkit.metrics import bootstrap_ci  # noqa: F401  (notebook 07 uses optimize.bootstrap_ci)
 
 
 # --- the teacher: MiniLM + a linear head ------------------------------------------------------------

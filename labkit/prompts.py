@@ -1,4 +1,4 @@
-"""Prompt builders for dialogue summarization (notebook 01, the course's Lab 1).
+"""Prompt builders for dialogue summarization (notebook 02, the course's Lab 1).
 
 In-context learning in four steps: give the model the bare dialogue (no prompt), add an instruction
 (zero-shot), use the template FLAN-T5 was trained with, then show it worked examples first

@@ -1,4 +1,4 @@
-"""RLHF building blocks (notebook 03): rankings to pairs, and the arithmetic of PPO with a KL penalty.
+"""RLHF building blocks (notebook 05): rankings to pairs, and the arithmetic of PPO with a KL penalty.
 
 trl 1.x no longer ships ``PPOTrainer`` or value-head models, and its online RL trainers take causal
 LMs only, so labkit keeps PPO's pieces small and readable here, each tested against values worked out

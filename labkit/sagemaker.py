@@ -1,4 +1,4 @@
-"""Notebook 07: deploy, invoke, fine-tune and delete a SageMaker JumpStart model - and never leave an
+"""Notebook 10: deploy, invoke, fine-tune and delete a SageMaker JumpStart model - and never leave an
 endpoint running.
 
 Everything goes through the SageMaker Python SDK 3.x (``ModelBuilder.from_jumpstart_config``,
@@ -91,7 +91,7 @@ def price(instance_type: str) -> float | None:
 
 
 def estimate_cost(instance_type: str, hours: float, instance_count: int = 1) -> float:
-    """Estimated $ for keeping ``instance_count`` instances running for ``hours`` (notebook 07's arithmetic)."""
+    """Estimated $ for keeping ``instance_count`` instances running for ``hours`` (notebook 10's arithmetic)."""
     per_hour = price(instance_type)
     if per_hour is None:
         raise KeyError(f"No price estimate for {instance_type!r}. Add it to labkit.sagemaker.PRICES_USD_PER_HOUR.")
@@ -223,7 +223,7 @@ def credentials_source(session=None) -> str | None:
 
 
 def notebook_plans(target: Target | None = None, *, model_id: str = DEFAULT_MODEL_ID) -> list[Plan]:
-    """The three paid steps of notebook 07: deploy, fine-tune, deploy the fine-tuned model."""
+    """The three paid steps of notebook 10: deploy, fine-tune, deploy the fine-tuned model."""
     plans = [plan("deploy real-time endpoint", DEFAULT_INSTANCE_TYPE, model_id=model_id, target=target),
              plan("fine-tune (training job)", DEFAULT_TRAINING_INSTANCE_TYPE, model_id=model_id, target=target),
              plan("deploy the fine-tuned model", DEFAULT_INSTANCE_TYPE, model_id=model_id, target=target)]
@@ -240,7 +240,7 @@ def show_plans(plans: list[Plan]) -> None:
 
 def connect(region: str | None = None, *, emulator: Emulator | bool | None = None, confirm: bool | None = None,
             role_arn: str | None = None) -> Target | None:
-    """Decide where notebook 07 runs, and say so.
+    """Decide where notebook 10 runs, and say so.
 
     * ``emulator=True`` (or an :class:`~labkit.emulator.Emulator`): the local emulator.
     * otherwise a real account is used only when credentials exist, the network guard is off, and the
@@ -271,7 +271,7 @@ def connect(region: str | None = None, *, emulator: Emulator | bool | None = Non
             reason = (f"AWS credentials were found (source: {source}) but AWS did not accept them: "
                       f"{type(err).__name__}: {err}. Nothing will be created in AWS.")
     print(reason)
-    print("Dry run - what notebook 07 would create in a real account:")
+    print("Dry run - what notebook 10 would create in a real account:")
     show_plans(notebook_plans(model_id=DEFAULT_MODEL_ID))
     if emulator is False:
         return None

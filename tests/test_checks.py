@@ -170,7 +170,7 @@ def test_recall_check():
         checks.check_recall_at_k(counts_hits, retrievers, questions)
 
 
-# --- notebook 07 -----------------------------------------------------------------------------------
+# --- notebook 10 -----------------------------------------------------------------------------------
 
 def test_weekend_cost_check():
     from labkit import sagemaker

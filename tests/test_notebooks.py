@@ -57,6 +57,35 @@ def test_every_exercise_is_followed_by_a_check(path):
         assert any("checks.check_" in c.source for c in code[i:i + 3]), f"{path.name}: exercise {i} has no check"
 
 
+@pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.name)
+def test_exercise_ids_agree_between_heading_cell_and_check(path):
+    """Every exercise has one id (NN.k): in its heading, its cell's metadata and the check that grades it."""
+    import re
+
+    from labkit import checks
+
+    nb = nbformat.read(path, as_version=4)
+    number = path.name[:2]
+    headings, exercises, graded = [], [], []
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            headings += re.findall(r"^### Exercise (\d\d\.\d+) · ", cell.source, re.M)
+        elif notebooks.is_exercise(cell):
+            exercises.append(cell.metadata.get("labkit", {}).get("exercise"))
+        else:
+            for name in re.findall(r"checks\.(check_\w+)\(", cell.source):
+                check = getattr(checks, name, None)
+                assert check is not None, f"{path.name}: labkit.checks has no {name}"
+                assert cell.metadata.get("labkit", {}).get("check") == checks.exercise_of(check), (
+                    f"{path.name}: the cell calling {name} is not marked as the check of {checks.exercise_of(check)}")
+                graded.append(checks.exercise_of(check))
+    assert headings, f"{path.name} has no '### Exercise {number}.k · ...' heading"
+    assert headings == exercises == graded, f"{path.name}: headings {headings}, cells {exercises}, checks {graded}"
+    assert headings == [f"{number}.{k}" for k in range(1, len(headings) + 1)], f"{path.name}: ids out of order"
+    registered = sorted(i for i in checks.EXERCISES if i.startswith(number + "."))
+    assert registered == headings, f"labkit.checks registers {registered} for notebook {number}, the notebook has {headings}"
+
+
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", LABS, ids=lambda p: p.name)
 def test_each_lab_stops_at_its_first_exercise(path, tmp_path):

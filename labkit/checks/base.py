@@ -1,0 +1,55 @@
+"""What every check shares: the failure type, the pass message, and the exercise registry.
+
+Each check is registered under the id of the exercise it grades (``"03.2"`` is notebook 03's second
+exercise). The id also sits in the solution notebook, in the exercise cell's metadata
+(``{"labkit": {"exercise": "03.2"}}``) and in the heading ("### Exercise 03.2 · ..."); a test checks
+that the three agree, and ``labkit grade`` reports scores under it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+EXERCISES: dict[str, Callable] = {}
+
+
+class CheckFailed(AssertionError):
+    """The answer to an exercise is not right yet; the message says what to look at."""
+
+
+def exercise(exercise_id: str) -> Callable[[Callable], Callable]:
+    """Register a check function as the check of exercise ``exercise_id`` (``"NN.k"``)."""
+    notebook, _, number = exercise_id.partition(".")
+    if not (len(notebook) == 2 and notebook.isdigit() and number.isdigit()):
+        raise ValueError(f"Exercise ids look like '03.2', not {exercise_id!r}")
+
+    def register(check: Callable) -> Callable:
+        if exercise_id in EXERCISES and EXERCISES[exercise_id] is not check:
+            raise ValueError(f"Exercise {exercise_id} already has a check: {EXERCISES[exercise_id].__name__}")
+        EXERCISES[exercise_id] = check
+        check.exercise_id = exercise_id
+        return check
+
+    return register
+
+
+def exercise_of(check: Callable) -> str | None:
+    """The id of the exercise a check grades (None for a function that is not a registered check)."""
+    return getattr(check, "exercise_id", None)
+
+
+def ok(message: str) -> None:
+    print(f"\u2705 {message}")
+
+
+def require(condition: bool, hint: str) -> None:
+    if not condition:
+        raise CheckFailed(hint)
+
+
+def close(value, expected: float, rel: float = 1e-6) -> bool:
+    try:
+        return math.isclose(float(value), expected, rel_tol=rel, abs_tol=1e-12)
+    except (TypeError, ValueError):
+        return False
