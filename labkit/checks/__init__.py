@@ -11,14 +11,17 @@ registered under its exercise id in :data:`EXERCISES` (see :mod:`labkit.checks.b
 
 from labkit.checks.agents import *  # noqa: F401,F403
 from labkit.checks.base import EXERCISES, CheckFailed, exercise, exercise_of  # noqa: F401
+from labkit.checks.evaluation import *  # noqa: F401,F403
 from labkit.checks.fine_tuning import *  # noqa: F401,F403
 from labkit.checks.lifecycle import *  # noqa: F401,F403
 from labkit.checks.optimization import *  # noqa: F401,F403
+from labkit.checks.preference import *  # noqa: F401,F403
 from labkit.checks.prompting import *  # noqa: F401,F403
 from labkit.checks.rag import *  # noqa: F401,F403
 from labkit.checks.rlhf import *  # noqa: F401,F403
 from labkit.checks.sagemaker import *  # noqa: F401,F403
+from labkit.checks.transformers import *  # noqa: F401,F403
 
 # the module each notebook's checks live in (by notebook number)
-MODULES = {"00": "lifecycle", "02": "prompting", "03": "fine_tuning", "05": "rlhf", "07": "optimization",
-           "08": "rag", "09": "agents", "10": "sagemaker"}
+MODULES = {"00": "lifecycle", "01": "transformers", "02": "prompting", "03": "fine_tuning", "04": "evaluation",
+           "05": "rlhf", "06": "preference", "07": "optimization", "08": "rag", "09": "agents", "10": "sagemaker"}
