@@ -9,7 +9,7 @@ TEST_ENV := LABKIT_PROFILE=tiny LABKIT_NO_NETWORK=1 HF_HUB_OFFLINE=1 HF_DATASETS
             TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false MPLBACKEND=Agg
 PYTEST_ARGS ?=
 
-.PHONY: setup lab test unit notebooks labs doctor bench clean
+.PHONY: setup lab test unit notebooks labs doctor bench train clean
 
 setup: $(STAMP)
 
@@ -41,6 +41,11 @@ unit: setup
 ## Regenerate labs/ from solutions/.
 labs: setup
 	$(BIN)/labkit build-labs
+
+## Notebook 03's fine-tuning as a script (TRAIN_ARGS="--method lora --max-steps 50 --output-dir runs/lora").
+TRAIN_ARGS ?= --method lora --max-steps 50 --output-dir runs/train-lora
+train: setup
+	$(BIN)/labkit train $(TRAIN_ARGS)
 
 doctor: setup
 	$(BIN)/labkit doctor

@@ -5,6 +5,9 @@
 * ``labkit run [NB...]`` - execute notebooks headless, in order, into an output folder, with a summary.
 * ``labkit cleanup``     - delete every labkit-tagged SageMaker endpoint, endpoint config and model in a
   region (``--dry-run`` only lists them).
+* ``labkit grade``       - grade a class's lab submissions (see :mod:`labkit.grade`).
+* ``labkit train``       - notebook 03's fine-tuning as a script, the same as ``python -m labkit.train``
+  (see :mod:`labkit.train`); runs unchanged under ``torchrun`` and ``accelerate launch``.
 """
 
 from __future__ import annotations
@@ -155,7 +158,26 @@ def cmd_cleanup(args) -> int:
     return 0
 
 
+def cmd_grade(argv: list[str]) -> int:
+    from labkit import grade
+
+    return grade.main(argv)
+
+
+def cmd_train(argv: list[str]) -> int:
+    from labkit import train
+
+    return train.main(argv)
+
+
+# Subcommands that own their whole argument parser (their --help is their module's).
+DELEGATED = {"grade": cmd_grade, "train": cmd_train}
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in DELEGATED:
+        return DELEGATED[argv[0]](argv[1:])
     parser = argparse.ArgumentParser(prog="labkit", description="Lab kit for 'Generative AI with Large Language Models'.")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("doctor", help="report versions, profile, device, hub access, AWS credentials, cache")
@@ -169,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     clean = sub.add_parser("cleanup", help="delete labkit-tagged SageMaker endpoints, endpoint configs and models")
     clean.add_argument("--dry-run", action="store_true", help="only list what would be deleted")
     clean.add_argument("--region", help="AWS region (default: AWS_DEFAULT_REGION)")
+    sub.add_parser("grade", help="grade a class's lab submissions (labkit grade --help)", add_help=False)
+    sub.add_parser("train", help="fine-tune as a script, also under torchrun (labkit train --help)", add_help=False)
     args = parser.parse_args(argv)
     handler = {"doctor": cmd_doctor, "build-labs": cmd_build_labs, "run": cmd_run, "cleanup": cmd_cleanup}[args.command]
     return handler(args)

@@ -10,7 +10,9 @@ by hand:
   penalty that keeps the policy near the frozen reference model;
 * :func:`gae` - generalized advantage estimation;
 * :func:`policy_loss` / :func:`value_loss` - PPO's clipped objectives;
-* :class:`AdaptiveKLController` - the adaptive KL coefficient of Ziegler et al. (2019).
+* :class:`AdaptiveKLController` - the adaptive KL coefficient of Ziegler et al. (2019);
+* :func:`dpo_loss` - Direct Preference Optimization's loss (notebook 06), written out so it can be
+  compared with trl's ``DPOTrainer`` on one batch.
 """
 
 from __future__ import annotations
@@ -40,6 +42,27 @@ def rankings_to_pairs(completions: Sequence[str], ranking: Sequence[int]) -> lis
         elif ranking[j] < ranking[i]:
             pairs.append((completions[j], completions[i]))
     return pairs
+
+
+def dpo_loss(policy_chosen_logps: torch.Tensor, policy_rejected_logps: torch.Tensor,
+             ref_chosen_logps: torch.Tensor, ref_rejected_logps: torch.Tensor, beta: float = 0.1) -> torch.Tensor:
+    """DPO's loss for each preference pair (Rafailov et al., 2023): no reward model, no sampling.
+
+    Each argument holds, per pair, the summed log-probability of a whole response under the policy being
+    trained or the frozen reference. The *implicit reward* of a response is ``beta * (log π - log π_ref)``;
+    the loss is ``-log σ(reward(chosen) - reward(rejected))`` - the reward-model loss of RLHF, applied to
+    the policy itself. Returns one loss per pair; the training loss is their mean.
+    """
+    tensors = [torch.as_tensor(t, dtype=torch.float32) for t in
+               (policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps)]
+    if len({t.shape for t in tensors}) != 1:
+        raise ValueError("dpo_loss needs the four log-probability tensors in the same shape (one value per pair); "
+                         f"got {[tuple(t.shape) for t in tensors]}.")
+    if beta <= 0:
+        raise ValueError(f"beta must be positive (it scales the implicit reward), not {beta}.")
+    policy_chosen, policy_rejected, ref_chosen, ref_rejected = tensors
+    margin = beta * ((policy_chosen - ref_chosen) - (policy_rejected - ref_rejected))
+    return -torch.nn.functional.logsigmoid(margin)
 
 
 def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

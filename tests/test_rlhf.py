@@ -1,5 +1,7 @@
 """PPO's arithmetic checked against values worked out by hand, and rankings to pairs."""
 
+import math
+
 import pytest
 import torch
 
@@ -215,3 +217,20 @@ def test_tiny_ppo_lowers_toxicity_beyond_sampling_noise():
     assert after["mean"] > before["mean"]
     assert change["ci_low"] > 0, change
     assert max(h["kl"] for h in trainer.history) < 30  # ~12 nats at the end; ~60 without the penalty
+
+
+def test_dpo_loss_matches_hand_worked_values():
+    # one pair: the policy raised the chosen response's log-prob by 2 and lowered the rejected one's by 1
+    loss = rlhf.dpo_loss(torch.tensor([-10.0]), torch.tensor([-13.0]), torch.tensor([-12.0]), torch.tensor([-12.0]),
+                         beta=0.1)
+    margin = 0.1 * ((-10 + 12) - (-13 + 12))  # 0.3
+    assert loss.shape == (1,)
+    assert abs(loss.item() - math.log1p(math.exp(-margin))) < 1e-6  # -log sigmoid(0.3) = 0.5544
+    assert abs(loss.item() - 0.554355) < 1e-5
+    # policy == reference: every pair costs log 2, whatever beta
+    same = rlhf.dpo_loss(torch.zeros(3), torch.zeros(3), torch.zeros(3), torch.zeros(3), beta=0.5)
+    assert torch.allclose(same, torch.full((3,), math.log(2)))
+    with pytest.raises(ValueError, match="same shape"):
+        rlhf.dpo_loss(torch.zeros(2), torch.zeros(3), torch.zeros(2), torch.zeros(2))
+    with pytest.raises(ValueError, match="beta"):
+        rlhf.dpo_loss(torch.zeros(1), torch.zeros(1), torch.zeros(1), torch.zeros(1), beta=0)
