@@ -1,20 +1,38 @@
-"""Evaluation metrics for generated text: ROUGE and BLEU, without the hub (notebook 03).
+"""Evaluation metrics for generated text: ROUGE, BLEU and toxicity, offline (notebooks 03, 04 and 05).
 
-The course computed ROUGE with ``evaluate.load("rouge")``, which downloads a metric script from the
-Hugging Face hub and fails offline. :func:`rouge` reproduces its semantics with the library that
-script wraps (Google's ``rouge_score``): ROUGE-1, ROUGE-2, ROUGE-L and ROUGE-Lsum F-measures, Porter
-stemming, and - like ``use_aggregator=True`` - the median ("mid") of a bootstrap over examples.
-:func:`bleu` uses sacrebleu. :func:`compare` turns scores for several models into one table.
+The course loaded its metrics with ``evaluate.load("rouge")`` / ``evaluate.load("toxicity", ...)``,
+which download metric scripts from the Hugging Face hub and fail offline. labkit computes the same
+quantities with the libraries those scripts wrap, and ships them as *local* ``evaluate`` modules
+(``labkit/evaluate_modules/<name>/<name>.py``), so a notebook can still write the course's code::
+
+    rouge = metrics.load("rouge")             # = evaluate.load(metrics.module_path("rouge"))
+    rouge.compute(predictions=..., references=..., use_aggregator=True, use_stemmer=True)
+
+Each module is a thin wrapper around one function here, so there is one implementation:
+
+* :func:`rouge` - Google's ``rouge_score`` with the Porter stemmer and, like ``use_aggregator=True``, the
+  median ("mid") F-measure of its bootstrap over examples, seeded so the numbers repeat;
+* :func:`bleu` - sacrebleu: corpus BLEU (what papers report) or sentence BLEU, with the tokenizer named
+  (``"13a"``, sacrebleu's standard, or ``"none"``: whitespace, as the lecture's example counts words);
+* :func:`toxicity` - the probability of the reward model's "hate" label (found by name), per text.
+
+:func:`compare` turns scores for several models into one table; :func:`bootstrap_ci` gives a
+confidence interval for a mean.
 """
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
+BLEU_TOKENIZERS = ("13a", "none", "intl", "char", "zh", "ja-mecab", "ko-mecab", "spm", "flores101", "flores200")
+TOXIC_NAMES = ("hate", "hateful", "toxic", "toxicity", "offensive")
+MODULES_DIR = Path(__file__).resolve().parent / "evaluate_modules"
+EVALUATE_MODULES = ("rouge", "bleu", "toxicity")
 
 
 def _check_pairs(predictions: Sequence[str], references: Sequence) -> None:
@@ -26,23 +44,37 @@ def _check_pairs(predictions: Sequence[str], references: Sequence) -> None:
         raise ValueError("No predictions to score.")
 
 
+class _Tokenizer:
+    """rouge_score wants an object with a ``tokenize`` method; the hub's rouge takes a plain callable."""
+
+    def __init__(self, function):
+        self.tokenize = function
+
+
 def rouge(predictions: Sequence[str], references: Sequence, use_stemmer: bool = True, seed: int = 0,
-          rouge_types: Sequence[str] = ROUGE_TYPES) -> dict[str, float]:
+          rouge_types: Sequence[str] = ROUGE_TYPES, use_aggregator: bool = True,
+          tokenizer=None) -> dict[str, float] | dict[str, list[float]]:
     """Aggregate ROUGE F-measures over a corpus, as ``evaluate``'s rouge with ``use_aggregator=True``.
 
     ``references`` may hold one string per prediction or a list of references each (the best match
     counts). The bootstrap is seeded, so the same inputs always give the same numbers.
+    ``use_aggregator=False`` returns each pair's F-measure instead (a list per ROUGE type);
+    ``tokenizer`` (a callable: text -> list of tokens) replaces rouge_score's default tokenization.
     """
     from rouge_score import rouge_scorer, scoring
 
     _check_pairs(predictions, references)
-    scorer = rouge_scorer.RougeScorer(list(rouge_types), use_stemmer=use_stemmer)
+    rouge_types = list(rouge_types)
+    scorer = rouge_scorer.RougeScorer(rouge_types, use_stemmer=use_stemmer,
+                                      tokenizer=_Tokenizer(tokenizer) if tokenizer is not None else None)
+    scores = [scorer.score(reference, prediction) if isinstance(reference, str)
+              else scorer.score_multi(list(reference), prediction)
+              for prediction, reference in zip(predictions, references, strict=True)]
+    if not use_aggregator:
+        return {key: [float(s[key].fmeasure) for s in scores] for key in rouge_types}
     aggregator = scoring.BootstrapAggregator()
-    for prediction, reference in zip(predictions, references):
-        if isinstance(reference, str):
-            aggregator.add_scores(scorer.score(reference, prediction))
-        else:
-            aggregator.add_scores(scorer.score_multi(list(reference), prediction))
+    for score in scores:
+        aggregator.add_scores(score)
     state = np.random.get_state()  # rouge_score's bootstrap draws from NumPy's global generator
     np.random.seed(seed)
     try:
@@ -56,27 +88,110 @@ def rouge_details(reference: str, prediction: str, use_stemmer: bool = False) ->
     """Recall, precision and F1 of ROUGE-1, ROUGE-2 and ROUGE-L for one pair: the lecture's worked examples."""
     from rouge_score import rouge_scorer
 
-    scores = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=use_stemmer).score(reference, prediction)
+    scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=use_stemmer)
+    scores = scorer.score(reference, prediction)
     return pd.DataFrame({name: {"recall": s.recall, "precision": s.precision, "f1": s.fmeasure}
                          for name, s in scores.items()}).T
 
 
-def bleu(predictions: Sequence[str], references: Sequence, sentence: bool = False) -> float | list[float]:
-    """BLEU in [0, 1] with sacrebleu's defaults: 13a tokenization, n-grams up to 4, brevity penalty.
+def _bleu_metric(tokenize: str, sentence: bool):
+    from sacrebleu.metrics import BLEU
 
-    Corpus level by default (n-gram counts pooled over all pairs, the standard way to report BLEU);
-    ``sentence=True`` scores each pair on its own, with sacrebleu's exponential smoothing.
-    ``references`` may hold one string per prediction or a list of references each.
+    if tokenize not in BLEU.TOKENIZERS:
+        raise ValueError(f"Unknown BLEU tokenize={tokenize!r}. sacrebleu knows: {', '.join(BLEU.TOKENIZERS)} "
+                         "('13a' is the standard for reporting; 'none' splits on whitespace only).")
+    return BLEU(tokenize=tokenize, effective_order=sentence)
+
+
+def _bleu_result(score) -> dict:
+    return {"bleu": score.score / 100, "precisions": [p / 100 for p in score.precisions],
+            "brevity_penalty": float(score.bp), "length_ratio": score.sys_len / score.ref_len if score.ref_len else 0.0,
+            "translation_length": int(score.sys_len), "reference_length": int(score.ref_len)}
+
+
+def bleu(predictions: Sequence[str], references: Sequence, sentence: bool = False, tokenize: str = "13a",
+         details: bool = False) -> float | list[float] | dict | list[dict]:
+    """BLEU in [0, 1] with sacrebleu: n-grams up to 4, clipped (modified) precisions, brevity penalty.
+
+    Corpus level by default: n-gram counts are pooled over all pairs before the precisions are taken -
+    the standard way to report BLEU. ``sentence=True`` scores each pair on its own (with sacrebleu's
+    exponential smoothing, which only matters when some n-gram order has no match).
+    ``tokenize``: ``"13a"`` (sacrebleu's standard: punctuation split off words) or ``"none"`` (whitespace
+    only - how the lecture's example counts, so ``"tea."`` is one token). ``references`` may hold one
+    string per prediction or a list of references each. ``details=True`` returns a dict (a list of dicts
+    with ``sentence=True``) with ``bleu``, the four ``precisions``, ``brevity_penalty``, ``length_ratio``,
+    ``translation_length`` and ``reference_length``, like the hub's ``bleu`` metric.
     """
-    import sacrebleu
-
     _check_pairs(predictions, references)
+    metric = _bleu_metric(tokenize, sentence)
     refs = [[r] if isinstance(r, str) else list(r) for r in references]
     if sentence:
-        return [sacrebleu.sentence_bleu(p, r).score / 100 for p, r in zip(predictions, refs)]
+        results = [_bleu_result(metric.sentence_score(p, r)) for p, r in zip(predictions, refs, strict=True)]
+        return results if details else [r["bleu"] for r in results]
     n_refs = max(len(r) for r in refs)
     streams = [[r[i] if i < len(r) else r[0] for r in refs] for i in range(n_refs)]
-    return sacrebleu.corpus_bleu(list(predictions), streams).score / 100
+    result = _bleu_result(metric.corpus_score(list(predictions), streams))
+    return result if details else result["bleu"]
+
+
+def toxicity(texts: Sequence[str], model=None, tokenizer=None, toxic_label: str | None = None,
+             batch_size: int = 32) -> list[float]:
+    """The probability of the "hate" (toxic) label for each text, under a hate-speech classifier (notebooks 04, 05).
+
+    What the course's ``evaluate.load("toxicity", ...)`` measurement returns. ``model``/``tokenizer``
+    default to the profile's reward model (``labkit.models.load_reward_model()``: the course's RoBERTa
+    hate-speech model, or the tiny profile's classifier with the same label names). The label is found by
+    name in ``model.config.id2label`` (``toxic_label``, else the first of :data:`TOXIC_NAMES`), never by index.
+    """
+    from labkit import rlhf
+
+    if isinstance(texts, str):
+        raise TypeError("Pass a list of texts: toxicity(['a sentence']).")
+    if (model is None) != (tokenizer is None):
+        raise ValueError("Pass both model and tokenizer, or neither (then the profile's reward model is used).")
+    if model is None:
+        from labkit.models import load_reward_model
+
+        model, tokenizer = load_reward_model()
+    if toxic_label is not None:
+        labels = {str(v): int(k) for k, v in model.config.id2label.items()}
+        if toxic_label not in labels:
+            raise ValueError(f"{toxic_label!r} is not one of the model's labels {sorted(labels)}: pick one of them.")
+        index = labels[toxic_label]
+    else:
+        index = rlhf.find_label(model.config, TOXIC_NAMES)
+    if not texts:
+        return []
+    scorer = rlhf.RewardModel(model, tokenizer, label_index=index, batch_size=batch_size)
+    return [float(p) for p in scorer(list(texts), kind="probability")]
+
+
+def module_path(name: str) -> str:
+    """The folder of labkit's local ``evaluate`` module ``name`` ("rouge", "bleu" or "toxicity").
+
+    ``evaluate.load(module_path("rouge"))`` loads it offline: evaluate imports a local folder that holds
+    ``<name>.py`` without asking the hub.
+    """
+    if name not in EVALUATE_MODULES:
+        raise ValueError(f"labkit ships no evaluate module {name!r}; it has {', '.join(EVALUATE_MODULES)}.")
+    path = MODULES_DIR / name
+    if not (path / f"{name}.py").is_file():
+        raise FileNotFoundError(f"{path / (name + '.py')} is missing: reinstall labkit (pip install -e .).")
+    return str(path)
+
+
+def load(name: str, *args, keep_in_memory: bool = True, **kwargs):
+    """``evaluate.load`` for labkit's local module ``name``: the course's call, offline, in both profiles.
+
+    ``metrics.load("rouge").compute(predictions=..., references=..., use_aggregator=True, use_stemmer=True)``;
+    ``metrics.load("bleu").compute(predictions=..., references=..., tokenize="none")``;
+    ``metrics.load("toxicity", module_type="measurement").compute(predictions=...)["toxicity"]``.
+    Extra arguments go to ``evaluate.load`` (e.g. a model id as the toxicity module's config name, or
+    ``model=``/``tokenizer=`` to reuse a classifier already in memory). Results stay in memory by default.
+    """
+    import evaluate
+
+    return evaluate.load(module_path(name), *args, keep_in_memory=keep_in_memory, **kwargs)
 
 
 def compare(table: Mapping[str, Mapping[str, float]] | pd.DataFrame, baseline: str | None = None) -> pd.DataFrame:

@@ -1,3 +1,4 @@
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -32,7 +33,7 @@ def test_corpus_rouge_matches_evaluate_semantics():
     from rouge_score import rouge_scorer
 
     scorer = rouge_scorer.RougeScorer(["rouge1"], use_stemmer=True)
-    mean = sum(scorer.score(r, p)["rouge1"].fmeasure for p, r in zip(preds, refs)) / 3
+    mean = sum(scorer.score(r, p)["rouge1"].fmeasure for p, r in zip(preds, refs, strict=True)) / 3
     assert scores["rouge1"] == pytest.approx(mean, abs=0.05)  # bootstrap median of the mean
     assert metrics.rouge(preds, refs) == scores  # seeded: deterministic
 
@@ -81,3 +82,28 @@ def test_bootstrap_ci_is_seeded_and_brackets_the_mean():
     assert metrics.bootstrap_ci([0.1, 0.3, 0.2]) == metrics.bootstrap_ci([0.1, 0.3, 0.2])
     with pytest.raises(ValueError):
         metrics.bootstrap_ci([])
+
+
+def test_rouge_per_pair_without_aggregator():
+    per_pair = metrics.rouge(["It is very cold outside.", "a b"], ["It is cold outside.", "a b"], use_aggregator=False)
+    assert per_pair["rouge1"] == pytest.approx([2 * 0.8 / 1.8, 1.0])
+    assert set(per_pair) == set(metrics.ROUGE_TYPES)
+
+
+def test_bleu_reproduces_the_lecture_with_whitespace_tokens():
+    ref = "I am very happy to say that I am drinking a warm cup of tea."
+    candidates = ["I am very happy that I am drinking a cup of tea.",
+                  "I am very happy that I am drinking a warm cup of tea.",
+                  "I am very happy to say that I am drinking a warm tea."]
+    scores = metrics.bleu(candidates, [ref] * 3, sentence=True, tokenize="none")
+    assert [round(s, 3) for s in scores] == [0.495, 0.730, 0.798]
+    # 13a splits the final full stop off "tea.": different n-grams, different numbers
+    assert [round(s, 3) for s in metrics.bleu(candidates, [ref] * 3, sentence=True)] == [0.539, 0.750, 0.772]
+    details = metrics.bleu(candidates[:1], [ref], sentence=True, tokenize="none", details=True)[0]
+    assert details["precisions"] == pytest.approx([1.0, 9 / 11, 6 / 10, 3 / 9])
+    assert details["brevity_penalty"] == pytest.approx(np.exp(1 - 15 / 12))
+    # corpus BLEU pools the counts: not the mean of the sentence scores
+    corpus = metrics.bleu(candidates, [ref] * 3, tokenize="none")
+    assert corpus != pytest.approx(np.mean(scores), abs=1e-3)
+    with pytest.raises(ValueError, match="tokenize"):
+        metrics.bleu(candidates, [ref] * 3, tokenize="spaces")
