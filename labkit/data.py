@@ -42,12 +42,18 @@ def _record(raw: dict, path: Path, lineno: int) -> dict:
     return {"id": str(raw["fname"]), "dialogue": raw["dialogue"], "summary": summary, "topic": topic}
 
 
-def read_jsonl(path: str | Path) -> list[dict]:
-    """Read a DialogSum release JSON Lines file into labkit records, naming the file and line on errors."""
+def read_records(path: str | Path, required: tuple[str, ...] = (), what: str = "data file",
+                 regenerate: str | None = None) -> list[dict]:
+    """Every JSON object of a JSON Lines file, naming the file and line of a bad record.
+
+    The one reader behind every labkit loader (dialogues, rankings, questions, problem sets...). Blank
+    lines are skipped; a line that is not JSON, not an object, or lacks a ``required`` field raises
+    :class:`DataFileError` with ``path, line N: ...`` and what to do (``regenerate`` names the command).
+    """
     path = Path(path)
+    fix = f" Regenerate it with `{regenerate}`." if regenerate else ""
     if not path.is_file():
-        raise FileNotFoundError(f"Data file not found: {path}. Regenerate the project data with "
-                                "`python data/dialogsum/generate.py` or point load_dialogsum() at another folder.")
+        raise FileNotFoundError(f"{what.capitalize()} not found: {path}.{fix}")
     records = []
     with path.open(encoding="utf-8") as handle:
         for lineno, line in enumerate(handle, start=1):
@@ -57,13 +63,27 @@ def read_jsonl(path: str | Path) -> list[dict]:
                 raw = json.loads(line)
             except json.JSONDecodeError as err:
                 raise DataFileError(f"{path}, line {lineno}: not valid JSON ({err.msg}). "
-                                    "Fix or remove that line, or regenerate the file.") from None
+                                    f"Fix or remove that line.{fix}") from None
             if not isinstance(raw, dict):
-                raise DataFileError(f"{path}, line {lineno}: expected a JSON object, got {type(raw).__name__}.")
-            records.append(_record(raw, path, lineno))
+                raise DataFileError(f"{path}, line {lineno}: expected a JSON object, got {type(raw).__name__}.{fix}")
+            missing = [key for key in required if key not in raw]
+            if missing:
+                raise DataFileError(f"{path}, line {lineno}: missing field(s) {', '.join(missing)}.{fix}")
+            records.append(raw)
     if not records:
-        raise DataFileError(f"{path} holds no records.")
+        raise DataFileError(f"{path} holds no records.{fix}")
     return records
+
+
+def read_dialogsum_file(path: str | Path) -> list[dict]:
+    """Read one DialogSum *release* JSON Lines file into labkit records (columns id, dialogue, summary, topic)."""
+    path = Path(path)
+    raws = read_records(path, required=("fname", "dialogue"), what="data file",
+                        regenerate="python data/dialogsum/generate.py")
+    return [_record(raw, path, lineno) for lineno, raw in enumerate(raws, start=1)]
+
+
+read_jsonl = read_dialogsum_file  # the old name (it only ever read DialogSum files)
 
 
 def _split_file(folder: Path, split: str) -> Path:
@@ -83,7 +103,7 @@ def load_local(folder: str | Path) -> datasets.DatasetDict:
         raise FileNotFoundError(f"Dialogue folder not found: {folder}.")
     splits = {}
     for split in SPLIT_FILES:
-        records = read_jsonl(_split_file(folder, split))
+        records = read_dialogsum_file(_split_file(folder, split))
         splits[split] = datasets.Dataset.from_dict({col: [r[col] for r in records] for col in COLUMNS})
     return datasets.DatasetDict(splits)
 
