@@ -153,12 +153,32 @@ class Browser:
         for flag in CHROMIUM_FLAGS:
             options.add_argument(flag)
         options.add_argument(f"--user-data-dir={workdir / 'chromium-profile'}")  # a fresh profile every run
-        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        # Names other than loopback resolve to nothing; the performance log records every request the page makes.
+        options.add_argument("--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1")
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+        options.add_experimental_option("perfLoggingPrefs", {"enableNetwork": True, "enablePage": False})
         # An explicit driver path keeps Selenium Manager (which would try to download a driver) out of it.
         service = Service(executable_path=chromedriver, log_output=str(workdir / "chromedriver.log"))
         self.driver = webdriver.Chrome(options=options, service=service)
         self.driver.set_page_load_timeout(60)
         self.console: list[dict] = []
+        self.requested: set[str] = set()  # every http(s)/ws(s) URL the page asked for
+
+    def urls_requested(self) -> set[str]:
+        """Every http(s) and ws(s) URL the browser has requested so far (from Chrome's performance log)."""
+        for entry in self.driver.get_log("performance"):
+            message = json.loads(entry["message"])["message"]
+            params = message.get("params", {})
+            if message.get("method") == "Network.requestWillBeSent":
+                self.requested.add(params.get("request", {}).get("url", ""))
+            elif message.get("method") == "Network.webSocketCreated":
+                self.requested.add(params.get("url", ""))
+        return {u for u in self.requested if u.split(":", 1)[0] in ("http", "https", "ws", "wss")}
+
+    def hosts_contacted(self) -> set[str]:
+        from urllib.parse import urlsplit
+
+        return {urlsplit(url).hostname or "" for url in self.urls_requested()}
 
     def console_log(self) -> list[dict]:
         try:

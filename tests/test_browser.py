@@ -161,6 +161,13 @@ def jupyterlab(tmp_path_factory, chromium):
         server.stop()
 
 
+def assert_only_loopback(browser: Browser) -> None:
+    hosts = browser.hosts_contacted()
+    assert "127.0.0.1" in hosts, "Chrome's performance log recorded no request: the loopback check would be empty"
+    outside = hosts - {"127.0.0.1", "localhost"}
+    assert not outside, f"the page reached beyond loopback: {sorted(outside)}"
+
+
 @pytest.fixture
 def on_failure(request, jupyterlab):
     """Wrap a browser test: on failure save screenshot, console log, page and server log, and say where."""
@@ -257,6 +264,7 @@ def test_generation_settings_widget_responds_to_a_learners_hand(jupyterlab, on_f
         assert hot != sampled, "changing the temperature with do_sample on did not change the output"
         print(f"greedy: {greedy!r}\nsampled (T=1.0): {sampled!r}\nsampled (T=2.5): {hot!r}")
         print("seconds since start: " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
+        assert_only_loopback(jupyterlab.browser)
         jupyterlab.server.api(f"/api/kernels/{nb.kernel_id()}", method="DELETE")  # free its memory and CPU
 
 
@@ -298,6 +306,7 @@ def test_a_lab_stops_at_its_first_exercise_and_the_check_explains(jupyterlab, on
                           "the check to pass")
         assert "CheckFailed" not in passed, passed[-1500:]
         print(f"seconds: to the exercise {ran_to_exercise:.1f}, total {time.monotonic() - start:.1f}")
+        assert_only_loopback(jupyterlab.browser)
         jupyterlab.server.api(f"/api/kernels/{nb.kernel_id()}", method="DELETE")
 
 
@@ -316,3 +325,11 @@ def test_the_widget_lab_copy_is_the_real_lab_with_the_exercises_above_done():
     assert all(lab.cells[i].metadata.get("labkit", {}).get("exercise") for i in changed)
     assert all("NotImplementedError" not in solved.cells[i].source for i in changed)
     assert not any(notebooks.BEGIN in c.source or notebooks.END in c.source for c in solved.cells)
+
+
+def test_failure_artifacts_go_next_to_the_test_report(monkeypatch, tmp_path):
+    monkeypatch.delenv("LABKIT_BROWSER_ARTIFACTS", raising=False)
+    config = SimpleNamespace(option=SimpleNamespace(xmlpath=str(tmp_path / "reports" / "junit.xml")))
+    assert artifact_dir(config) == tmp_path / "reports" / "browser-test"
+    config.option.xmlpath = None
+    assert artifact_dir(config) == ROOT / "runs" / "browser-test"
