@@ -377,17 +377,24 @@ class Notebook:
         wait_for(lambda: _squash(self.cell_source(index)) == _squash(text), 10, f"cell {index} to hold the new code")
         ActionChains(self.driver).send_keys(Keys.ESCAPE).perform()  # back to command mode
 
+    def states(self) -> list[dict]:
+        """Every cell's prompt and output text, in one round trip to the browser (cheap to poll)."""
+        return self.driver.execute_script("""
+            return Array.from(arguments[0].querySelectorAll('.jp-Notebook .jp-Cell')).map(cell => ({
+              prompt: (cell.querySelector('.jp-InputPrompt') || {}).textContent || '',
+              output: Array.from(cell.querySelectorAll('.jp-OutputArea')).map(a => a.textContent).join('\\n'),
+            }));""", self.panel)
+
     def wait_until_run(self, indices: list[int], timeout: float, stop_on_error: bool = True) -> float:
         """Wait until every code cell in ``indices`` shows an execution count; fail at the first traceback."""
         start = time.monotonic()
 
         def done():
+            cells = self.states()
             for i in indices:
-                if stop_on_error and (error := self.error_in(i)):
-                    raise AssertionError(f"cell {i} of {self.path} failed:\n{error[-2000:]}")
-                if not self.executed(i):
-                    return False
-            return True
+                if stop_on_error and "Traceback (most recent call last)" in cells[i]["output"]:
+                    raise AssertionError(f"cell {i} of {self.path} failed:\n{cells[i]['output'][-2000:]}")
+            return all(re.search(r"\[\d+\]", cells[i]["prompt"]) for i in indices)
 
         wait_for(done, timeout, f"cells {indices[0]}..{indices[-1]} of {self.path} to run", interval=0.5)
         return time.monotonic() - start

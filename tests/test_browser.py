@@ -230,7 +230,8 @@ def test_generation_settings_widget_responds_to_a_learners_hand(jupyterlab, on_f
         above = [i for i in range(widget) if nb.is_code(i)]
         nb.select(widget)
         nb.menu("Run", "Run All Above Selected Cell")
-        timings["cells above"] = nb.wait_until_run(above, timeout=240)
+        nb.wait_until_run(above, timeout=240)
+        timings["cells above"] = time.monotonic() - start
         nb.wait_kernel_idle(60)
 
         nb.select(widget)
