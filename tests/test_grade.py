@@ -162,6 +162,7 @@ TAMPERING = {
     "builtins": "import builtins\nbuiltins.isinstance = lambda *a: True",
     "__builtins__": "__builtins__.float = lambda x: 0.0",
     "math.isclose": "import math\nmath.isclose = lambda *a, **k: True",
+    "numpy function": "import numpy as np\nnp.allclose = lambda *a, **k: True",
     "del a check": f"from labkit import checks\ndel checks.{CHECK}",
     "the registry": "from labkit import checks\nchecks.EXERCISES['00.1'] = print",
     "alias of an alias": f"from labkit import checks\nc2 = checks\nc2.{CHECK} = print",
@@ -437,3 +438,152 @@ def test_csv_cells_never_start_a_formula(tmp_path):
     rows = [{"learner": "a", "notebook": "00_x", "exercise": "00.1", "status": "error", "detail": "=HYPERLINK(1)"}]
     grade.write_reports(tmp_path, rows, {}, {})
     assert read_csv(tmp_path / "grades.csv")[0]["detail"] == "'=HYPERLINK(1)"
+
+
+# --------------------------------------------------------------------------------------------------
+# A class graded end to end: each learner's notebook in a fresh kernel
+# --------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def graded_class(tmp_path_factory, lab):
+    """A class built from notebook 00's solution and lab, graded once with `labkit grade`."""
+    root = tmp_path_factory.mktemp("class")
+    solutions = lab.write_solutions(root / "solutions")
+    subs = root / "submissions"
+    first, last = lab.ids[0], lab.ids[-1]
+    check_of_last = re.search(r"checks\.(check_\w+)", lab.check_source(last)).group(1)
+    learners = {}
+
+    learners["alice"] = lab.correct()  # every exercise solved
+    learners["bob"] = lab.untouched()  # the lab as handed out
+    learners["carol"] = lab.edit(lab.correct(), last, after=lab.wrong_line(last))  # one wrong answer
+    dan = lab.edit(lab.correct(), last, after=lab.wrong_line(last))  # the same slip, with the checks tampered
+    dan.cells[lab.check[last]].source = 'print("\u2705 all good")'
+    del dan.cells[lab.check[first]]
+    learners["dan"] = dan
+    learners["erin"] = lab.edit(lab.correct(), first, before="while True:\n    pass")  # an infinite loop
+    learners["gina"] = lab.edit(lab.correct(), first, after="import os\nos._exit(3)")  # the kernel exits
+    hank = lab.edit(lab.correct(), last, after=f"checks.{check_of_last} = lambda *a, **k: None")  # monkeypatch
+    learners["hank"] = hank
+    learners["kim"] = lab.edit(lab.correct(), last, after=(  # the same patch, hidden from the static scan
+        f'code = "ch" + "ecks.{check_of_last} = lambda *a, **k: None"\nexec(code)'))
+    for name, nb in learners.items():
+        write_notebook(subs / name, nb)
+    corrupt = nbformat.writes(lab.correct())[:400]  # cut off half-way: not JSON any more
+    (subs / "fred").mkdir()
+    (subs / "fred" / NB).write_text(corrupt, encoding="utf-8")
+    write_notebook(subs / "ivy", lab.correct(), name=f"{STEM} (1).ipynb")  # a wrong file name
+    with zipfile.ZipFile(subs / "jack.zip", "w") as archive:  # a zip, and a cell printing 100 MB
+        archive.writestr(f"jack/{NB}", nbformat.writes(lab.edit(lab.correct(), first,
+                                                                after='print("x" * 100_000_000)')))
+        archive.writestr(f"__MACOSX/jack/._{NB}", b"\x00")
+
+    out = root / "out"
+    args = [str(subs), "--out", str(out), "--solutions", str(solutions), "--timeout", str(CELL_TIMEOUT),
+            "--notebook-timeout", "300", "--jobs", "2"]
+    assert grade.main(args) == 0
+    return {"root": root, "out": out, "args": args, "learners": learners, "corrupt": corrupt,
+            "hank_line": len(hank.cells[lab.cell[last]].source.splitlines()), "check_of_last": check_of_last}
+
+
+def expected_grades(lab, graded) -> list[dict]:
+    first, last = lab.ids[0], lab.ids[-1]
+    later = lab.ids[1:]
+    hint = lab.expected_hint(graded["learners"]["carol"], last)
+    first_cell = lab.cell[first] + 1
+    # what the later exercises read that only the first exercise's cell defines (nothing, in notebook 00 today)
+    binds_first = grade.cell_names(lab.solution.cells[lab.cell[first]].source)[0]
+    independent = {i: not (binds_first & (grade.cell_names(lab.solution.cells[lab.cell[i]].source)[1]
+                                          | grade.cell_names(lab.check_source(i))[1])) for i in later}
+    check = graded["check_of_last"]
+    flagged = (f"cell {lab.cell[last] + 1}, line {graded['hank_line']}: `checks.{check} = lambda *a, **k: None` - "
+               f"assigns to labkit.checks.{check}")
+    at_run_time = (f"at run time: IntegrityError: before the check of {last}: changed since the notebook started: "
+                   f"labkit.checks.{check}")
+    unreadable = (f"unreadable notebook (not valid JSON, {json_error(graded['corrupt'])}); open it in Jupyter, "
+                  "save it and hand it in again")
+    wrong_name = (f"no {NB} in the submission; found {STEM} (1).ipynb - lab notebooks must keep their names as in "
+                  "labs/")
+    died = f"the kernel died in exercise {first} (cell {first_cell}), so this exercise could not run"
+
+    def row(learner, exercise, status, detail=""):
+        return {"learner": learner, "notebook": STEM, "exercise": exercise, "status": status,
+                "detail": grade.one_line(detail)}
+
+    rows = []
+    for i in lab.ids:
+        rows.append(row("alice", i, "pass"))
+    for i in lab.ids:
+        rows.append(row("bob", i, "missing", grade.NOT_DONE))
+    for i in lab.ids:
+        rows.append(row("carol", i, *(("fail", hint) if i == last else ("pass",))))
+    for i in lab.ids:
+        rows.append(row("dan", i, *(("fail", hint) if i == last else ("pass",))))
+    for i in lab.ids:
+        if i == first:
+            rows.append(row("erin", i, "timeout", f"the exercise cell ran longer than the per-cell limit "
+                                                  f"({CELL_TIMEOUT} s)"))
+        else:
+            rows.append(row("erin", i, "pass") if independent[i] else row("erin", i, "blocked", "ANY"))
+    for i in lab.ids:
+        rows.append(row("fred", i, "error", unreadable))
+    for i in lab.ids:
+        rows.append(row("gina", i, *(("error", "the kernel died while running the exercise cell (os._exit, a crash "
+                                               "or running out of memory)") if i == first else ("blocked", died))))
+    for i in lab.ids:
+        rows.append(row("hank", i, "flagged", flagged))
+    for i in lab.ids:
+        rows.append(row("ivy", i, "missing", wrong_name))
+    for i in lab.ids:
+        rows.append(row("jack", i, "pass"))
+    for i in lab.ids:
+        rows.append(row("kim", i, "flagged", at_run_time))
+    return rows
+
+
+@pytest.mark.slow
+@pytest.mark.notebook
+def test_the_class_is_graded_exactly(lab, graded_class):
+    got = read_csv(graded_class["out"] / "grades.csv")
+    want = expected_grades(lab, graded_class)
+    for row in want:  # a later exercise that needs the first one's variables is blocked, whatever the wording
+        if row["detail"] == "ANY":
+            row["detail"] = next(g["detail"] for g in got if g["learner"] == row["learner"]
+                                 and g["exercise"] == row["exercise"])
+    assert len(got) == len(want)
+    for got_row, want_row in zip(got, want, strict=True):
+        assert got_row == want_row
+
+
+@pytest.mark.slow
+@pytest.mark.notebook
+def test_class_reports_and_executed_notebooks(lab, graded_class):
+    out = graded_class["out"]
+    rows = read_csv(out / "grades.csv")
+    learners = sorted({r["learner"] for r in rows})
+    assert sorted(p.stem for p in (out / "feedback").glob("*.md")) == learners
+    dan = (out / "feedback" / "dan.md").read_text(encoding="utf-8")
+    assert "your check cell was edited" in dan and "your check cell was missing" in dan
+    assert "The check's hint:" in dan
+    summary = (out / "summary.md").read_text(encoding="utf-8")
+    first = lab.ids[0]
+    passed = sum(r["status"] == "pass" for r in rows if r["exercise"] == first)
+    assert f"| {first} |" in summary and f"{passed / len(learners):.0%}" in summary
+    assert "hank" in summary.split("## Flagged")[1] and "kim" in summary.split("## Flagged")[1]
+    suites = {s.get("name"): s for s in ET.parse(out / "junit.xml").getroot()}
+    assert suites["alice"].get("failures") == "0" and suites["alice"].get("errors") == "0"
+    assert suites["erin"].find("testcase/error").get("type") == "timeout"
+    # the 100 MB print is capped in the executed notebook the instructor can open
+    executed = out / "executed" / "jack" / NB
+    assert executed.stat().st_size < 2 * grade.OUTPUT_LIMIT + 200_000
+    assert "output beyond" in executed.read_text(encoding="utf-8")
+    assert not (out / "executed" / "hank").exists()  # flagged before it ran: not executed
+
+
+@pytest.mark.slow
+@pytest.mark.notebook
+def test_a_rerun_grades_nothing_unchanged(graded_class, capsys):
+    before = (graded_class["out"] / "grades.csv").read_text(encoding="utf-8")
+    assert grade.main(graded_class["args"]) == 0
+    handed_in = len(graded_class["learners"]) + 2  # fred's corrupt notebook and jack's zip too; ivy's name is wrong
+    assert f"graded 0 notebook(s), reused {handed_in} unchanged" in capsys.readouterr().out
+    assert (graded_class["out"] / "grades.csv").read_text(encoding="utf-8") == before
