@@ -63,6 +63,19 @@ SIZES: dict[str, dict[str, int]] = {
         "n_toxicity": 100,
         "toxicity_samples": 4,  # sampled summaries per prompt when measuring toxicity
         "ppo_steps": 100,
+        "n_rag_questions": 73,  # notebook 08: labelled questions answered with and without retrieval (all)
+        "rag_answer_tokens": 64,
+        "n_word_problems": 35,  # notebook 09: direct vs chain-of-thought vs PAL (all the project's problems)
+        "reasoning_tokens": 256,  # new tokens for a chain of thought or a PAL program
+        "n_react_questions": 12,  # encyclopedia questions the ReAct agent answers (all)
+        "react_steps": 6,
+        "react_tokens": 96,  # new tokens per ReAct step
+        "n_langchain_questions": 12,
+        "shopbot_steps": 8,
+        "dpo_pairs_per_row": 6,  # notebook 06: (chosen, rejected) pairs per ranking (6 = all of them)
+        "dpo_eval_pairs_per_row": 6,
+        "cai_prompts": 24,  # red-team prompts that go through critique -> revision -> AI labels (all)
+        "cai_min_pairs": 4,  # fewer usable AI labels than this: the DPO run says so and falls back
     },
     "tiny": {
         "n_eval": 100,
@@ -74,6 +87,19 @@ SIZES: dict[str, dict[str, int]] = {
         "n_toxicity": 64,
         "toxicity_samples": 8,
         "ppo_steps": 25,
+        "n_rag_questions": 24,  # every third labelled question: SmolLM2 prefill of the sources dominates the run time
+        "rag_answer_tokens": 32,
+        "n_word_problems": 20,  # notebook 09: 3 methods x 20 problems fit the 4-minute budget on 2 cores
+        "reasoning_tokens": 64,
+        "n_react_questions": 6,
+        "react_steps": 4,
+        "react_tokens": 40,
+        "n_langchain_questions": 2,  # LangChain's pipeline generates one prompt at a time
+        "shopbot_steps": 5,
+        "dpo_pairs_per_row": 1,  # notebook 06: SmolLM2 DPO steps take ~6 s each on 2 cores
+        "dpo_eval_pairs_per_row": 1,  # one held-out pair per test prompt (30)
+        "cai_prompts": 12,
+        "cai_min_pairs": 4,
     },
 }
 
@@ -93,6 +119,14 @@ SETTINGS: dict[str, dict] = {
                 "init_kl_coef": 0.2, "min_new_tokens": 100, "max_new_tokens": 400, "top_k": 0, "top_p": 1.0},
         "ppo_lora_config": {"r": 32, "lora_alpha": 32, "target_modules": ["q", "v"]},
         "toxicity_generation": {"max_new_tokens": 100, "do_sample": True, "top_k": 0, "top_p": 1.0},
+        # notebook 06: DPO (trl DPOTrainer + LoRA) on the instruct LLM, and Constitutional AI with it
+        "dpo": {"learning_rate": 5e-5, "max_steps": 200, "per_device_train_batch_size": 8, "beta": 0.1,
+                "max_length": 1024},
+        "cai_dpo": {"learning_rate": 5e-5, "max_steps": 60, "per_device_train_batch_size": 8, "beta": 0.1,
+                    "max_length": 1024},
+        "dpo_lora_config": {"r": 16, "lora_alpha": 32, "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"]},
+        "cai_generation": {"max_new_tokens": 160, "do_sample": False, "repetition_penalty": 1.1},
+        "judge_generation": {"max_new_tokens": 8, "do_sample": False},
     },
     "tiny": {
         "full": {"learning_rate": 2e-3, "max_steps": 150, "batch_size": 16},
@@ -105,6 +139,14 @@ SETTINGS: dict[str, dict] = {
                 "init_kl_coef": 0.2, "min_new_tokens": 8, "max_new_tokens": 32, "top_k": 50, "top_p": 1.0},
         "ppo_lora_config": {"r": 8, "lora_alpha": 16, "target_modules": ["q", "k", "v", "o"]},
         "toxicity_generation": {"max_new_tokens": 32, "do_sample": True, "top_k": 50, "top_p": 1.0},
+        # 6 steps x 4 pairs: a few percent of the pairs, enough to move the implicit reward on held-out pairs
+        "dpo": {"learning_rate": 5e-4, "max_steps": 6, "per_device_train_batch_size": 4, "beta": 0.1,
+                "max_length": 256},
+        "cai_dpo": {"learning_rate": 5e-4, "max_steps": 6, "per_device_train_batch_size": 4, "beta": 0.1,
+                    "max_length": 256},
+        "dpo_lora_config": {"r": 16, "lora_alpha": 32, "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"]},
+        "cai_generation": {"max_new_tokens": 40, "do_sample": False, "repetition_penalty": 1.2},
+        "judge_generation": {"max_new_tokens": 4, "do_sample": False},
     },
 }
 

@@ -7,6 +7,8 @@ Asserts that
   * every doc_id names a file documents/<doc_id>.md;
   * every evidence string is a single sentence on one line that occurs exactly
     once in its own document and in no other document;
+  * every question has gold facts: a non-empty list of short phrasings of the
+    fact a correct answer must state, the first one copied from the evidence;
   * every document starts with a "# " title line, has 300-700 words and is
     the target of at least one question.
 Prints a short summary and exits non-zero on the first failure.
@@ -22,7 +24,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 DOCS_DIR = HERE / "documents"
 QUESTIONS = HERE / "questions.jsonl"
-KEYS = ["id", "question", "doc_id", "evidence", "answer"]
+KEYS = ["id", "question", "doc_id", "evidence", "answer", "gold"]
 MIN_QUESTIONS = 60
 # A sentence boundary inside the evidence: end punctuation, space, capital letter.
 INNER_BOUNDARY = re.compile(r"[.!?][\"')]?\s+[A-Z]")
@@ -64,8 +66,13 @@ def main() -> int:
     for q in questions:
         qid = q.get("id")
         assert list(q) == KEYS, f"{qid}: keys {list(q)}, expected {KEYS}"
-        for key in KEYS:
+        for key in KEYS[:-1]:
             assert isinstance(q[key], str) and q[key].strip(), f"{qid}: empty or non-string {key!r}"
+        gold = q["gold"]
+        assert isinstance(gold, list) and gold, f"{qid}: gold must be a non-empty list of strings"
+        assert all(isinstance(g, str) and g.strip() for g in gold), f"{qid}: empty or non-string gold fact"
+        assert gold[0].lower() in q["evidence"].lower(), f"{qid}: first gold fact {gold[0]!r} not in evidence"
+        assert not any(g.lower() in q["question"].lower() for g in gold), f"{qid}: a gold fact is in the question"
         doc_id, ev = q["doc_id"], q["evidence"]
         assert doc_id in docs, f"{qid}: unknown doc_id {doc_id!r}"
         assert "\n" not in ev, f"{qid}: evidence spans several lines"

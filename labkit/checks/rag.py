@@ -2,60 +2,137 @@
 
 from __future__ import annotations
 
-from labkit.checks.base import close, exercise, ok, require
+from labkit.checks.base import CheckFailed, close, exercise, ok, require
+
+
+def _recall(index, questions, k: int) -> float:
+    from labkit import rag
+
+    return sum(any(rag.is_relevant(h, q) for h in index.search(q["question"], k)) for q in questions) / len(questions)
 
 
 @exercise("08.1")
-def check_chunks(chunks, documents, tokenizer, max_tokens: int = 128) -> None:
-    """overlapping chunks within the token budget, covering every document, with ids."""
-    require(isinstance(chunks, (list, tuple)) and chunks, "`chunks` should be a non-empty list of rag.Chunk.")
-    require(all(hasattr(c, "id") and hasattr(c, "doc_id") and hasattr(c, "text") for c in chunks),
-             "Each chunk needs an id, a doc_id and a text: use rag.chunk_corpus.")
-    covered = {c.doc_id for c in chunks}
-    missing = [d.id for d in documents if d.id not in covered]
-    require(not missing, f"No chunks for {len(missing)} document(s), e.g. {missing[:2]}: chunk every document.")
-    too_long = [c.id for c in chunks if len(tokenizer(c.text, add_special_tokens=False)["input_ids"]) > max_tokens + 2]
-    require(not too_long, f"{len(too_long)} chunk(s) are longer than {max_tokens} tokens, e.g. {too_long[:1]}: "
-                           "count tokens with the embedder's tokenizer, not words or characters.")
-    require(len({c.id for c in chunks}) == len(chunks), "Chunk ids must be unique: answers cite them.")
-    by_doc = {d.id: d.text for d in documents}
-    pieces = [c for c in chunks if c.doc_id == documents[0].id]
-    require(len(pieces) > 1 and pieces[0].text[-20:] in pieces[1].text,
-             "Consecutive chunks should overlap, so that a sentence cut at one chunk's end is whole in the next.")
-    require(all(c.text in by_doc[c.doc_id] for c in chunks), "Chunk texts should be exact slices of their document.")
-    ok(f"{len(chunks)} overlapping chunks of at most {max_tokens} tokens, every document covered.")
+def check_chunk_budget(recall_under_budget, chunk_tokens, k, index, questions, budget: int, candidates) -> None:
+    """chunk size and k chosen under a token budget for the sources, justified by the recall each choice reaches."""
+    require(isinstance(recall_under_budget, dict) and set(recall_under_budget) == set(candidates),
+            f"`recall_under_budget` should map each candidate chunk size {tuple(candidates)} to its recall.")
+    require(all(isinstance(v, (int, float)) and 0 <= v <= 1 for v in recall_under_budget.values()),
+            "Recall values are shares of questions, between 0 and 1.")
+    require(chunk_tokens in candidates, f"`chunk_tokens` should be one of the candidates {tuple(candidates)}.")
+    require(isinstance(k, int) and k >= 1, "`k` (how many chunks go into the prompt) should be a positive integer.")
+    require(k * chunk_tokens <= budget,
+            f"{k} chunks of {chunk_tokens} tokens are {k * chunk_tokens} tokens, more than the budget of {budget}: "
+            "k can be at most budget // chunk_tokens.")
+    require(k == budget // chunk_tokens,
+            f"With {chunk_tokens}-token chunks the budget holds {budget // chunk_tokens} of them; you use k={k}. "
+            "Retrieve as many as fit: each one is another chance to catch the evidence.")
+    sizes = [c.n_tokens for c in getattr(index, "chunks", [])]
+    require(sizes and max(sizes) == chunk_tokens,
+            f"`index` should hold the chunks of your chosen size ({chunk_tokens} tokens, overlap {chunk_tokens // 4}); "
+            f"its longest chunk has {max(sizes) if sizes else 0} tokens.")
+    measured = _recall(index, questions, k)
+    require(close(recall_under_budget[chunk_tokens], measured, 1e-9),
+            f"For {chunk_tokens}-token chunks your table says recall {recall_under_budget[chunk_tokens]:.3f}, but "
+            f"recall@{k} of `index` is {measured:.3f}. Measure each size at its own k = budget // chunk_tokens "
+            "(not at a fixed k), over all the labelled questions.")
+    best = max(recall_under_budget, key=recall_under_budget.get)
+    require(recall_under_budget[chunk_tokens] >= recall_under_budget[best],
+            f"{best}-token chunks reach recall {recall_under_budget[best]:.3f} in your own table, more than "
+            f"{chunk_tokens}-token chunks ({recall_under_budget[chunk_tokens]:.3f}): choose by the measurement.")
+    ok(f"{chunk_tokens}-token chunks, {k} per prompt: recall {measured:.3f} within a {budget}-token budget.")
 
 
 @exercise("08.2")
-def check_only_embeddings(only_embeddings, questions, index, keyword_index, k: int = 5) -> None:
-    """the questions the embedding index answers in its top k and BM25 does not."""
+def check_pack(pack, index, questions, tokenizer, budgets=(96, 200, 384)) -> None:
+    """numbered sources, best first, packed into a token budget without letting a later chunk jump the queue."""
+    import re
+
     from labkit import rag
 
-    def found(retriever, q):
-        return any(rag.is_relevant(h, q) for h in retriever.search(q["question"], k))
+    require(callable(pack), "Define `pack(hits, tokenizer, budget_tokens)` returning (text, ids).")
+    for q in questions[:12]:
+        hits = index.search(q["question"], 4)
+        for budget in budgets:
+            expected_text, expected = rag.pack_sources(hits, tokenizer, budget)
+            result = pack(hits, tokenizer, budget)
+            require(isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], str),
+                    "`pack` should return a tuple (text, ids): the packed sources and the ids of the chunks in them.")
+            text, ids = result[0], list(result[1])
+            n = len(tokenizer(text, add_special_tokens=False)["input_ids"])
+            require(n <= budget, f"With a budget of {budget} tokens your packed text has {n} tokens. Count tokens with "
+                                 "the generator's tokenizer on the packed text, not words or characters.")
+            ranked = [h.chunk.id for h in hits]
+            require(all(i in ranked for i in ids),
+                    "`ids` should be the chunk ids (hit.chunk.id) of the packed sources, in the order you packed them.")
+            if len(expected) == 1 and not expected_text.startswith(rag.source_block(1, hits[0].chunk)):
+                require(ids in ([], ranked[:1]), "When not even the best chunk fits, pack nothing or the best one cut "
+                                                 "to fit - never a lower-ranked chunk instead.")
+                continue
+            require(ids == ranked[:len(ids)],
+                    f"You packed {ids} from hits ranked {ranked}: once a chunk does not fit, stop - a lower-ranked "
+                    "chunk must not jump the queue, and the order must stay best first.")
+            require(len(ids) == len(expected),
+                    f"With a budget of {budget} tokens, {len(expected)} source(s) fit but you packed {len(ids)}. Add "
+                    "blocks while the packed text (numbers, titles and all) stays within the budget.")
+            labels = [int(x) for x in re.findall(r"^\[(\d+)\]", text, flags=re.M)]
+            require(labels == list(range(1, len(ids) + 1)),
+                    "Number the sources [1], [2], ... at the start of each block (use rag.source_block), so that an "
+                    "answer can cite them.")
+    ok("Sources are packed best first, numbered, and always within the budget.")
 
-    expected = {q["id"] for q in questions if found(index, q) and not found(keyword_index, q)}
-    given = set(only_embeddings or [])
-    require(given and all(isinstance(x, str) for x in given), "Give a list of question ids (strings such as 'q07').")
-    both = {q["id"] for q in questions if found(index, q) and found(keyword_index, q)}
-    require(not (given & both), "Some of these questions are found by BM25 too: keep only those BM25 misses.")
-    require(given == expected, f"Not quite: expected {len(expected)} question(s), you have {len(given)}. Look at the top "
-                                f"{k} hits of each retriever and keep questions only the embedding index answers.")
-    ok(f"{len(expected)} question(s) are found only by meaning, not by keywords.")
+
+FACT_CASES = [  # (answer, gold facts, expected)
+    ("The award was £412,000 plus interest.", ["£412,000"], True),
+    ("THE AWARD WAS 412,000 POUNDS.", ["£412,000"], True),
+    ("They paid 412000.", ["£412,000"], True),
+    ("Harbor Freight got £41,200.", ["£412,000"], False),
+    ("Lindqvist paid 70% of the costs.", ["70 per cent"], True),
+    ("Lindqvist paid 70 percent of the costs.", ["70 per cent"], True),
+    ("Interest ran at 14 per cent.", ["4 per cent"], False),
+    ("It was announced 9 days before sailing.", ["nine days"], True),
+    ("It was announced nineteen days before sailing.", ["nine days"], False),
+    ("They notified the regulator after forty hours.", ["40 hours"], True),
+    ("Within twelve years of the breach.", ["twelve years"], True),
+    ("The judge relied on aerial photos.", ["aerial photographs", "aerial photos"], True),
+    ("The judge relied on witness statements.", ["aerial photographs", "aerial photos"], False),
+    ("A conditional-fee arrangement.", ["conditional fee arrangement"], True),
+    ("", ["£412,000"], False),
+    (None, ["£412,000"], False),
+    ("The award (£412,000) was paid.", "£412,000", True),
+]
 
 
 @exercise("08.3")
-def check_recall_at_k(recall_at_k, retrievers: dict, questions, ks=(1, 5)) -> None:
-    """recall@k computed by hand agrees with labkit's evaluation for every retriever."""
-    from labkit import rag
-
-    require(callable(recall_at_k), "Define `recall_at_k(retriever, questions, k)`.")
-    table = rag.evaluate_retrieval(retrievers, questions, ks=ks)
-    for name, retriever in retrievers.items():
-        for k in ks:
-            got = recall_at_k(retriever, questions, k)
-            expected = table.loc[name, f"recall@{k}"]
-            require(got is not None and close(got, expected, 1e-9),
-                     f"recall@{k} for {name!r}: got {got}, expected {expected:.3f}. Count a question once if ANY of "
-                     "its top-k chunks is relevant, then divide by the number of questions.")
-    ok("Your recall@k matches for every retriever and k.")
+def check_contains_fact(contains_fact) -> None:
+    """the 'answer contains the gold fact' metric, with normalisation of case, punctuation and number formats."""
+    require(callable(contains_fact), "Define `contains_fact(answer, facts)` returning True or False.")
+    for answer, facts, expected in FACT_CASES:
+        try:
+            got = contains_fact(answer, facts)
+        except Exception as err:  # noqa: BLE001 - a crash on a bad answer is the mistake we report
+            raise CheckFailed(
+                f"contains_fact({answer!r}, {facts!r}) raised {type(err).__name__}: {err}. A model that produced "
+                "nothing usable (None or an empty string) should count as wrong, not crash the evaluation.") from None
+        if got == expected:
+            continue
+        hint = {
+            "412,000 POUNDS": "Compare case-insensitively and drop currency signs and thousands separators.",
+            "412000": "Drop thousands separators: '412,000' and '412000' are the same number.",
+            "41,200": "Different numbers must not match: compare whole normalised numbers, not digits.",
+            "70%": "'%', 'percent' and 'per cent' all mean the same: map them to one form.",
+            "70 percent": "'%', 'percent' and 'per cent' all mean the same: map them to one form.",
+            "14 per cent": "Match whole words: the fact '4 per cent' is not in '14 per cent'.",
+            "9 days": "Turn number words into digits (nine -> 9) in both the answer and the fact.",
+            "nineteen": "Match whole words (and whole number words): 'nineteen' is not 'nine'.",
+            "forty hours": "Turn number words into digits (forty -> 40).",
+            "twelve years": "Turn number words into digits (twelve -> 12) in both the answer and the fact.",
+            "aerial photos": "`facts` is a list of equivalent phrasings: any one of them counts.",
+            "witness": "Only the listed phrasings count.",
+            "conditional-fee": "Treat punctuation such as hyphens as spaces.",
+            "(£412,000)": "`facts` may also be a single string; treat brackets as spaces.",
+        }
+        default = ("An empty or missing answer is wrong." if not answer else
+                   "Normalise the answer and every fact the same way, then look for the fact as whole words.")
+        why = next((h for key, h in hint.items() if answer and key in answer), default)
+        require(False, f"contains_fact({answer!r}, {facts!r}) returned {got!r}, expected {expected}. {why}")
+    ok(f"All {len(FACT_CASES)} cases right: case, punctuation, currency, separators, per cent and number words.")
