@@ -103,6 +103,17 @@ def test_toxicity_finds_the_hate_label_by_name():
         metrics.toxicity(texts, model, tokenizer)
 
 
+def test_toxicity_module_takes_a_classifier_folder_as_config_name(tmp_path):
+    """The course's call named the classifier as the config name; a saved folder works the same way offline."""
+    model, tokenizer = _classifier({0: "nothate", 1: "hate"})
+    model.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    texts = ["thank you so much", "you are awful"]
+    module = metrics.load("toxicity", str(tmp_path), module_type="measurement", toxic_label="hate")
+    assert module.compute(predictions=texts)["toxicity"] == pytest.approx(metrics.toxicity(texts, model, tokenizer),
+                                                                          abs=1e-6)
+
+
 def test_toxicity_module_uses_the_profiles_reward_model():
     module = metrics.load("toxicity", module_type="measurement")
     polite, hostile = module.compute(predictions=["Thank you, that was very kind of you.",
