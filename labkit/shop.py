@@ -88,7 +88,7 @@ class ShippingLabelService:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
 
-    def __enter__(self) -> "ShippingLabelService":
+    def __enter__(self) -> ShippingLabelService:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self
 
@@ -142,7 +142,8 @@ class ShopTools:
         if not email:
             return "Give the order number and the email, separated by a comma."
         match = self.conn.execute(
-            "SELECT 1 FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.id = ? AND lower(c.email) = lower(?)",
+            "SELECT 1 FROM orders o JOIN customers c ON c.id = o.customer_id "
+            "WHERE o.id = ? AND lower(c.email) = lower(?)",
             (order_id, email)).fetchone()
         if match is None:
             return f"The email does not match order {order_id}."
@@ -169,6 +170,10 @@ class ShopTools:
         return {"get_order": self.get_order, "request_label": self.request_label,
                 "verify_email": self.verify_email, "send_label": self.send_label}
 
+
+SHOPBOT_INTRO = ("You are ShopBot, a returns assistant. Help the customer return an item: find the order, request a "
+                 "return label, verify the customer's email, send the label, then finish with a message to the "
+                 "customer. Use Thought, Action, Observation steps. Action is one of:")
 
 SHOPBOT_INSTRUCTIONS = (
     "You are ShopBot, a returns assistant. Use Thought, Action, Observation steps. Actions:\n"
