@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import ast
 import csv
+import functools
 import hashlib
 import json
 import os
@@ -315,8 +316,9 @@ _MUTATORS = {"__setattr__", "__delattr__", "__setitem__", "__delitem__", "update
              "clear", "append", "extend", "insert", "remove"}
 
 
-def guarded_modules() -> set[str]:
-    """The modules whose functions the checks rely on: labkit's, and those ``labkit/checks/*.py`` import."""
+@functools.lru_cache(maxsize=1)
+def guarded_modules() -> frozenset[str]:
+    """Modules besides labkit whose functions the checks rely on: builtins and what ``labkit/checks`` imports."""
     import labkit.checks
 
     modules = {"builtins"}
@@ -327,7 +329,7 @@ def guarded_modules() -> set[str]:
                 modules.update(a.name for a in node.names)
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
                 modules.add(node.module)
-    return {m for m in modules if not m.startswith(("labkit", "__future__", "typing"))}
+    return frozenset(m for m in modules if not m.startswith(("labkit", "__future__", "typing")))
 
 
 def _dotted(node) -> str | None:
@@ -380,7 +382,8 @@ class _TamperScan(ast.NodeVisitor):
         return None
 
     @staticmethod
-    def sensitive(origin: str | None, depth_one: bool) -> bool:
+    def sensitive(origin: str | None) -> bool:
+        """Does this origin lead into labkit, builtins, sys.modules or IPython's shell?"""
         return bool(origin) and (origin == "labkit" or origin.startswith("labkit.") or origin == "builtins"
                                  or origin == "sys.modules" or origin == "<computed module>"
                                  or origin.startswith("ipython"))
@@ -403,7 +406,7 @@ class _TamperScan(ast.NodeVisitor):
             base = self.origin(target.value)
             if base == "globals()" and isinstance(target, ast.Subscript):
                 self.flag(node, f"{verb} a global variable through globals()")
-            elif self.sensitive(base, True) or (base in self.guarded and isinstance(target, ast.Attribute)):
+            elif self.sensitive(base) or (base in self.guarded and isinstance(target, ast.Attribute)):
                 what = f"{base}.{target.attr}" if isinstance(target, ast.Attribute) else f"an item of {base}"
                 self.flag(node, f"{verb} {what}")
 
@@ -500,13 +503,12 @@ class _TamperScan(ast.NodeVisitor):
             self.flag(node, f"calls {target} (looking into the frames of running code, e.g. a check's)")
         if (name in ("setattr", "delattr") or target in ("object.__setattr__", "type.__setattr__",
                                                         "builtins.setattr", "builtins.delattr")) and node.args:
-            first = node.args[0] if name else (node.args[0] if node.args else None)
-            base = self.origin(first)
-            if self.sensitive(base, True) or base in self.guarded:
+            base = self.origin(node.args[0])
+            if self.sensitive(base) or base in self.guarded:
                 self.flag(node, f"calls {name or target} on {base}")
         if isinstance(func, ast.Attribute) and func.attr in _MUTATORS:
             base = self.origin(func.value)
-            if self.sensitive(base, True) and not base.startswith("ipython") or base == "globals()":
+            if self.sensitive(base) and not base.startswith("ipython") or base == "globals()":
                 self.flag(node, f"changes {base} with .{func.attr}()")
         if name in ("exec", "eval") or (target or "").endswith(("run_cell", "run_cell_magic")):
             for arg in node.args:  # code given as a literal string is scanned like a cell
