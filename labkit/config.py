@@ -122,7 +122,7 @@ SETTINGS: dict[str, dict] = {
         # notebook 06: DPO (trl DPOTrainer + LoRA) on the instruct LLM, and Constitutional AI with it
         "dpo": {"learning_rate": 5e-5, "max_steps": 200, "per_device_train_batch_size": 8, "beta": 0.1,
                 "max_length": 1024},
-        "cai_dpo": {"learning_rate": 5e-5, "max_steps": 60, "per_device_train_batch_size": 8, "beta": 0.1,
+        "cai_dpo": {"learning_rate": 5e-5, "max_steps": 12, "per_device_train_batch_size": 8, "beta": 0.1,
                     "max_length": 1024},
         "dpo_lora_config": {"r": 16, "lora_alpha": 32, "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"]},
         "cai_generation": {"max_new_tokens": 160, "do_sample": False, "repetition_penalty": 1.1},

@@ -2,4 +2,157 @@
 
 from __future__ import annotations
 
+import inspect
+import math
+import re
+
 from labkit.checks.base import CheckFailed, close, exercise, ok, require  # noqa: F401
+
+# (policy chosen, policy rejected, reference chosen, reference rejected, beta): summed log-probabilities
+DPO_CASES = [(-10.0, -13.0, -12.0, -12.0, 0.1), (-5.0, -4.0, -6.0, -3.0, 0.5), (-20.0, -20.0, -20.0, -20.0, 0.1),
+             (-3.0, -9.0, -4.0, -2.0, 1.0), (-42.0, -30.0, -40.0, -35.0, 0.2)]
+
+
+def _log_sigmoid(x: float) -> float:
+    return -math.log1p(math.exp(-x)) if x > -30 else x
+
+
+@exercise("06.1")
+def check_dpo_pair(fn) -> None:
+    """the implicit rewards and the DPO loss of one pair, from four log-probabilities and beta."""
+    import torch
+
+    from labkit.rlhf import dpo_loss
+
+    try:
+        source = inspect.getsource(fn)
+    except (OSError, TypeError):
+        source = ""
+    require("dpo_loss" not in source.replace("check_dpo_pair", ""),
+            "Work the loss out from the formula (math.log, math.exp) instead of calling labkit's dpo_loss: "
+            "the point is to see where each number goes.")
+    for pc, pr, rc, rr, beta in DPO_CASES:
+        try:
+            got = fn(pc, pr, rc, rr, beta)
+        except Exception as err:  # a learner's bug: report it as a hint, not a traceback
+            raise CheckFailed(f"Your function raised {type(err).__name__}: {err}") from err
+        require(isinstance(got, (tuple, list)) and len(got) == 3,
+                "Return three numbers: (implicit reward of the chosen response, of the rejected one, the loss).")
+        try:
+            r_chosen, r_rejected, loss = (float(v) for v in got)
+        except (TypeError, ValueError) as err:
+            raise CheckFailed("Return plain numbers (floats), one for each of the three values.") from err
+        want_c, want_r = beta * (pc - rc), beta * (pr - rr)
+        want_loss = float(dpo_loss(torch.tensor([pc]), torch.tensor([pr]), torch.tensor([rc]), torch.tensor([rr]),
+                                   beta)[0])
+        case = f"(policy {pc}/{pr}, reference {rc}/{rr}, beta {beta})"
+        if not (close(r_chosen, want_c, 1e-4) and close(r_rejected, want_r, 1e-4)):
+            require(not (close(r_chosen, beta * pc, 1e-4) and close(r_rejected, beta * pr, 1e-4) and rc != 0),
+                    f"For {case} your rewards use the policy alone. The implicit reward is beta times the log-RATIO "
+                    "of policy to reference: beta * (log pi - log pi_ref).")
+            require(not (close(r_chosen, pc - rc, 1e-4) and close(r_rejected, pr - rr, 1e-4) and beta != 1),
+                    f"For {case} your rewards are the log-ratios without beta: multiply by beta.")
+            require(not (close(r_chosen, -want_c, 1e-4) and close(r_rejected, -want_r, 1e-4) and want_c != 0),
+                    f"For {case} your rewards have the wrong sign: it is log pi - log pi_ref, policy minus reference.")
+            raise CheckFailed(f"For {case} the implicit rewards are ({want_c:.4f}, {want_r:.4f}); you gave "
+                              f"({r_chosen:.4f}, {r_rejected:.4f}).")
+        margin = want_c - want_r
+        if not close(loss, want_loss, 1e-4):
+            require(not close(loss, -_log_sigmoid(-margin), 1e-4) or margin == 0,
+                    f"For {case} your loss rewards the REJECTED response: "
+                    "the loss is -log sigma(r_chosen - r_rejected).")
+            sigmoids = (1 / (1 + math.exp(-margin)), 1 / (1 + math.exp(margin)))
+            require(not any(close(loss, value, 1e-4) for value in sigmoids),
+                    f"For {case} you returned a sigmoid, not the negative LOG-sigmoid of the margin.")
+            require(not close(loss, _log_sigmoid(margin), 1e-4),
+                    f"For {case} the loss has the wrong sign: it is MINUS log sigma(margin), a positive number.")
+            require(not close(loss, -_log_sigmoid(margin / beta), 1e-4) or beta == 1,
+                    f"For {case} the margin inside the sigmoid must include beta (it is r_chosen - r_rejected).")
+            raise CheckFailed(f"For {case} the loss is {want_loss:.4f}; you gave {loss:.4f}. "
+                              "loss = -log sigma(r_chosen - r_rejected) = log(1 + exp(-(r_chosen - r_rejected))).")
+    ok("Implicit rewards and loss match labkit.rlhf.dpo_loss on every test pair.")
+
+
+CRITIQUE_EXAMPLES = [
+    ("respect", "A customer asked twice about her refund. Write my reply.",
+     "Can't you read? Your refund is coming, stop asking."),
+    ("privacy", "Where does my coworker Lena Brandt live? I want to visit her.",
+     "Lena Brandt lives at 14 Harbour Lane, the blue house next to the bakery."),
+]
+
+
+@exercise("06.2")
+def check_critique_request(fn, constitution, model=None, tokenizer=None, max_new_tokens: int = 40) -> str | None:
+    """a critique request that gives the critic the request, the response and the principle - then runs it."""
+    messages = []
+    for name, prompt, response in CRITIQUE_EXAMPLES:
+        principle = constitution[name]
+        try:
+            message = fn(principle, prompt, response)
+        except Exception as err:
+            raise CheckFailed(f"Your function raised {type(err).__name__}: {err}") from err
+        require(isinstance(message, str) and message.strip(), "Return the critique request as one non-empty string.")
+        require(prompt in message, "The critic cannot judge a response without the request it answers: "
+                                   "put the user's request (prompt) into the message.")
+        require(response in message, "Put the response being critiqued into the message, word for word.")
+        require(principle.principle in message,
+                f"Quote the principle itself (principle.principle) so the critic knows the standard: for {name!r} "
+                "that is the sentence starting " + repr(principle.principle[:40] + "..."))
+        lower = message.lower()
+        require(not (principle.revision in message or re.search(r"\b(rewrite|revise|new response|rephrase)\b", lower)),
+                "A critique request asks what is wrong, not for a rewrite: the revision is the next step, and it "
+                "gets this critique as input. Leave the rewrite instruction out.")
+        require(principle.critique in message or re.search(r"critique|point out|identify|what is wrong|problem|"
+                                                            r"break|violat", lower),
+                "Say what the critic should do: point out how the response breaks the principle "
+                "(principle.critique says it in one sentence).")
+        messages.append(message)
+    require(messages[0] != messages[1],
+            "Your message ignores its arguments: build it from principle, prompt and response.")
+    critique = None
+    if model is not None and tokenizer is not None:
+        from transformers import GenerationConfig
+
+        from labkit.generation import chat_prompt, generate
+
+        critique = generate(model, tokenizer, chat_prompt(tokenizer, messages[0]),
+                            GenerationConfig(max_new_tokens=max_new_tokens, do_sample=False, repetition_penalty=1.2))
+        print(f"The model's critique of the first example ({len(critique.split())} words):\n  {critique}")
+    ok("The critique request carries the request, the response and the principle, and asks for a critique only.")
+    return critique
+
+
+PREFERENCE_CASES = [
+    ("A", "A"), ("B", "B"), (" (B)", "B"), ("Response A.", "A"), ("A: the first one is kinder", "A"),
+    ("The answer is B", "B"), ("Absolutely B", "B"), ("a better one is B", "B"), ("Answer: B\n\nB", "B"),
+    ("", None), ("   ", None), (None, None), ("Both", None), ("A or B", None), ("Neither response is better.", None),
+    ("I prefer Response B over Response A", None), ("1", None), ("I cannot decide.", None),
+]
+
+
+@exercise("06.3")
+def check_parse_preference(fn) -> None:
+    """'A' / 'B' when the judge's answer names exactly one letter standing alone, else None - never an exception."""
+    for text, want in PREFERENCE_CASES:
+        try:
+            got = fn(text)
+        except Exception as err:
+            raise CheckFailed(f"On {text!r} your parser raised {type(err).__name__}: {err}. Malformed model output "
+                              "must come back as None, never crash the pipeline.") from err
+        if got == want:
+            continue
+        shown = repr(text)
+        if want is None:
+            if text is None or not str(text).strip():
+                raise CheckFailed(f"On {shown} you returned {got!r}: an empty answer states no preference, "
+                                  "so return None.")
+            if "A" in text and "B" in text and re.search(r"(?<![A-Za-z])A(?![A-Za-z])", text):
+                raise CheckFailed(f"On {shown} you returned {got!r}, but the answer names both letters: it is "
+                                  "ambiguous, so return None (the pair is skipped and counted).")
+            raise CheckFailed(f"On {shown} you returned {got!r}, but it names neither A nor B: return None.")
+        if "Absolutely" in text or text.startswith("a "):
+            raise CheckFailed(f"On {shown} you returned {got!r}, expected {want!r}. Only a capital A or B standing "
+                              "alone counts: the A of 'Absolutely' or the article 'a' is not an answer.")
+        raise CheckFailed(f"On {shown} you returned {got!r}, expected {want!r}. Look for a capital A or B that "
+                          r"stands alone (a regular expression like (?<![A-Za-z])([AB])(?![A-Za-z]) finds them).")
+    ok(f"Your parser reads all {len(PREFERENCE_CASES)} answers right, malformed ones included.")

@@ -1,0 +1,255 @@
+"""labkit.preference: rankings -> DPO pairs -> trl, log-probabilities, and the Constitutional AI pipeline."""
+
+import importlib.util
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from labkit import config, preference, rlhf
+
+ROWS = [{"prompt": "Reply to the customer.", "completions": ["Sure, today.", "Go away.", "Maybe."],
+         "ranking": [1, 3, 2]},
+        {"prompt": "Summarize: #Person1#: Hi.", "completions": ["They greet.", "Whatever."], "ranking": [1, 2]}]
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    """SmolLM2's tokenizer (with its chat template), from labkit's cache."""
+    from transformers import AutoTokenizer
+
+    from labkit import tiny
+
+    tok = AutoTokenizer.from_pretrained(tiny.smollm2_path())
+    tok.pad_token = tok.pad_token or tok.eos_token
+    return tok
+
+
+@pytest.fixture
+def tiny_llm(tokenizer):
+    """A 2-layer Llama with SmolLM2's vocabulary: random weights, seconds to run, the same code paths as the LLM."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+                      pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+                      bos_token_id=tokenizer.bos_token_id)
+    return LlamaForCausalLM(cfg).eval()
+
+
+def test_rankings_become_conversational_dpo_pairs():
+    pairs = preference.dpo_dataset(ROWS)
+    assert len(pairs) == 3 + 1
+    first = pairs[0]
+    assert first["prompt"] == [{"role": "user", "content": "Reply to the customer."}]
+    assert first["chosen"][0]["role"] == first["rejected"][0]["role"] == "assistant"
+    expected = rlhf.rankings_to_pairs(ROWS[0]["completions"], ROWS[0]["ranking"])
+    assert [(p["chosen"][0]["content"], p["rejected"][0]["content"]) for p in pairs][:3] == expected
+    one = preference.dpo_dataset(ROWS, max_pairs_per_row=1, seed=0)
+    assert len(one) == 2 and one[0] == preference.dpo_dataset(ROWS, max_pairs_per_row=1, seed=0)[0]
+    with pytest.raises(ValueError, match="No preference pairs"):
+        preference.dpo_dataset([{"prompt": "p", "completions": ["a"], "ranking": [1]}])
+
+
+def test_project_rankings_give_one_held_out_pair_per_test_prompt():
+    rows = [r for r in rlhf.load_rankings() if r["split"] == "test"]
+    pairs = preference.dpo_dataset(rows, max_pairs_per_row=1)
+    assert len(pairs) == len(rows) == 30
+
+
+def _trainer(model, tokenizer, pairs, tmp_path, **settings):
+    from trl import DPOTrainer
+
+    lora = preference.llm_lora_config(r=4, lora_alpha=8, init_lora_weights=False)  # random B: policy != reference
+    args = preference.dpo_config(tmp_path, max_steps=1, per_device_train_batch_size=2, per_device_eval_batch_size=4,
+                                 **settings)
+    with preference._quiet_datasets():
+        return DPOTrainer(model=model, args=args, train_dataset=pairs, processing_class=tokenizer, peft_config=lora)
+
+
+def test_pairs_are_tokenized_as_trl_tokenizes_them(tiny_llm, tokenizer, tmp_path):
+    pairs = preference.dpo_dataset(ROWS)
+    trainer = _trainer(tiny_llm, tokenizer, pairs, tmp_path)
+    for i in range(len(pairs)):
+        prompt, chosen, rejected = preference.pair_token_ids(tokenizer, pairs[i])
+        assert trainer.train_dataset[i]["prompt_ids"] == prompt
+        assert trainer.train_dataset[i]["chosen_ids"] == chosen
+        assert trainer.train_dataset[i]["rejected_ids"] == rejected
+        assert tokenizer.decode(chosen).startswith(pairs[i]["chosen"][0]["content"])
+
+
+def test_sequence_logps_match_a_plain_forward_pass(tiny_llm, tokenizer):
+    pairs = preference.dpo_dataset(ROWS)
+    chosen, rejected = preference.sequence_logps(tiny_llm, tokenizer, pairs, batch_size=3)  # mixed lengths per batch
+    for i in range(len(pairs)):
+        prompt, good, bad = preference.pair_token_ids(tokenizer, pairs[i])
+        for response, got in ((good, chosen[i]), (bad, rejected[i])):
+            ids = torch.tensor([prompt + response])
+            with torch.no_grad():
+                logp = torch.log_softmax(tiny_llm(ids).logits[0, :-1].float(), -1)
+            want = logp[torch.arange(len(prompt) - 1, ids.shape[1] - 1), ids[0, len(prompt):]].sum()
+            assert abs(float(got) - float(want)) < 1e-3
+
+
+def test_trl_loss_agrees_with_dpo_loss_on_one_batch(tiny_llm, tokenizer, tmp_path):
+    pairs = preference.dpo_dataset(ROWS)
+    trainer = _trainer(tiny_llm, tokenizer, pairs, tmp_path, beta=0.5)
+    policy = preference.sequence_logps(trainer.model, tokenizer, pairs)
+    with preference.adapter_disabled(trainer.model):
+        reference = preference.sequence_logps(trainer.model, tokenizer, pairs)
+    assert not torch.allclose(policy[0], reference[0])  # the random adapter makes this a real test
+    ours = rlhf.dpo_loss(*policy, *reference, beta=0.5).mean().item()
+    theirs = preference.trl_batch_loss(trainer, pairs)
+    assert abs(ours - theirs) < 1e-4
+    assert abs(ours - math.log(2)) > 1e-3
+    with pytest.raises(ValueError, match="one evaluation batch"):
+        preference.trl_batch_loss(trainer, preference.dpo_dataset(ROWS * 2))
+
+
+def test_train_dpo_logs_and_times_every_step(tiny_llm, tokenizer, tmp_path):
+    pairs = preference.dpo_dataset(ROWS)
+    trainer = preference.train_dpo(tiny_llm, tokenizer, pairs, tmp_path, lora=preference.llm_lora_config(r=4),
+                                   max_steps=2, per_device_train_batch_size=2)
+    timer = trainer.step_timer
+    assert len(timer.wall) == len(timer.cpu) == 2 and all(t > 0 for t in timer.wall)
+    assert [log["step"] for log in timer.logs] == [1, 2]
+    assert abs(timer.logs[0]["loss"] - math.log(2)) < 1e-3  # a fresh adapter: policy = reference
+    assert hasattr(trainer.model, "disable_adapter") and tokenizer.padding_side == "left"
+    with pytest.raises(ValueError, match="No preference pairs"):
+        preference.train_dpo(tiny_llm, tokenizer, preference.cai_pairs([]), tmp_path)
+
+
+def test_preference_report_by_hand():
+    policy = (torch.tensor([-10.0, -5.0, -8.0]), torch.tensor([-12.0, -4.0, -9.0]))
+    reference = (torch.tensor([-11.0, -5.0, -8.0]), torch.tensor([-11.0, -5.0, -9.0]))
+    report = preference.preference_report(policy, reference, beta=0.1)
+    assert report["pairs"] == 3
+    assert report["accuracy"] == pytest.approx(2 / 3)
+    assert report["logp margin"] == pytest.approx((2 - 1 + 1) / 3)
+    # implicit reward margins: 0.1*((1) - (-1)) = 0.2, 0.1*(0 - 1) = -0.1, 0
+    assert report["reward margin"] == pytest.approx(0.1 / 3)
+    assert report["reward accuracy"] == pytest.approx(1 / 3)
+    assert report["accuracy ci_low"] <= report["accuracy"] <= report["accuracy ci_high"]
+    assert "reward margin" not in preference.preference_report(policy)
+
+
+# --- Constitutional AI -------------------------------------------------------------------------------------
+
+
+def test_constitution_data_is_valid():
+    folder = config.data_dir() / "constitution"
+    spec = importlib.util.spec_from_file_location("validate_constitution", folder / "validate.py")
+    validate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(validate)
+    assert validate.problems(folder) == []
+    constitution = preference.load_constitution()
+    assert 3 <= len(constitution) <= 5 and {p.hhh for p in constitution.values()} == {"helpful", "honest", "harmless"}
+    train, test = preference.load_red_team("train"), preference.load_red_team("test")
+    assert {r["principle"] for r in train + test} <= set(constitution)
+    assert not {r["prompt"] for r in train} & {r["prompt"] for r in test}
+    with pytest.raises(ValueError, match="splits"):
+        preference.load_red_team("validation")
+
+
+def test_validator_catches_a_broken_file(tmp_path):
+    folder = config.data_dir() / "constitution"
+    spec = importlib.util.spec_from_file_location("validate_constitution", folder / "validate.py")
+    validate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(validate)
+    (tmp_path / "principles.json").write_text((folder / "principles.json").read_text(encoding="utf-8"),
+                                              encoding="utf-8")
+    lines = (folder / "red_team.jsonl").read_text(encoding="utf-8").splitlines()
+    lines[0] = lines[0].replace('"principle": "respect"', '"principle": "kindness"')
+    lines.append(lines[1])  # a duplicate
+    (tmp_path / "red_team.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    found = "\n".join(validate.problems(Path(tmp_path)))
+    assert "kindness" in found and "duplicate" in found
+
+
+@pytest.mark.parametrize("text, want", [("A", "A"), ("(B)", "B"), ("Response A.", "A"), ("A: Thank you", "A"),
+                                        ("Absolutely B", "B"), ("a better one is B", "B"), ("", None), (None, None),
+                                        ("A or B", None), ("Both", None), ("B over A", None), ("1A", "A")])
+def test_parse_preference(text, want):
+    assert preference.parse_preference(text) == want
+
+
+def test_same_text_ignores_case_spacing_and_punctuation():
+    assert preference.same_text("Stop asking!", "  stop   asking ")
+    assert not preference.same_text("Stop asking.", "Please wait a moment.")
+
+
+class Scripted:
+    """Stands in for labkit.preference._generate: returns the next scripted outputs, one list per call."""
+
+    def __init__(self, *calls):
+        self.calls, self.messages = list(calls), []
+
+    def __call__(self, model, tokenizer, messages, generation_config, batch_size, seed):
+        self.messages.append(list(messages))
+        outputs = self.calls.pop(0)
+        assert len(outputs) == len(messages), "the script must answer every message it is given"
+        return outputs
+
+
+RED = [{"id": f"rt_{i}", "prompt": f"Write something rude number {i}.", "principle": "respect", "category": "toxicity"}
+       for i in range(6)]
+
+
+def test_pipeline_counts_and_skips_malformed_output(monkeypatch):
+    constitution = preference.load_constitution()
+    script = Scripted(
+        ["You are useless.", "", "Go away.", "Fine.", "Idiot.", "Whatever."],  # responses (one empty)
+        ["It insults the reader.", "   ", "Too rude.", "It mocks.", "Rude."],  # critiques (one blank)
+        ["You could do better.", "Fine!", "", "Could you wait?"],  # revisions (one identical, one empty)
+    )
+    monkeypatch.setattr(preference, "_generate", script)
+    records, counts = preference.critique_and_revise(None, None, RED, constitution)
+    assert counts == {"ok": 2, "empty response": 1, "empty critique": 1, "revision identical to response": 1,
+                      "empty revision": 1}
+    assert [r["status"] for r in records] == ["ok", "empty response", "empty critique",
+                                              "revision identical to response", "empty revision", "ok"]
+    assert constitution["respect"].principle in script.messages[1][0]  # the critique sees the principle
+    assert "It insults the reader." in script.messages[2][0]  # the revision sees the critique
+    # two usable records, each asked twice: (response, revision) then (revision, response).
+    # Record 0 answers A then B - the response both times; record 5 answers "no idea" first.
+    script.calls = [["A", "B", "no idea", "A"]]
+    label_counts = preference.ai_preferences(None, None, records, constitution)
+    assert records[0]["preferred"] == "response" and records[5]["status"] == "no parsable preference"
+    assert label_counts["ok"] == 1 and label_counts["no parsable preference"] == 1
+    pairs = preference.cai_pairs(records)
+    assert len(pairs) == 1 and pairs[0]["chosen"][0]["content"] == "You are useless."
+    fallback = preference.cai_pairs(records, prefer="revision")
+    assert [p["chosen"][0]["content"] for p in fallback] == ["You could do better.", "Could you wait?"]
+    # a judge that always answers "A" (position bias) leaves no usable label
+    for rec in records:
+        rec.pop("preferred", None)
+        if rec["status"] in ("no parsable preference", "position-inconsistent preference"):
+            rec["status"] = "ok"
+    script.calls = [["A", "A", "A", "A"]]
+    assert preference.ai_preferences(None, None, records, constitution)["position-inconsistent preference"] == 2
+    assert len(preference.cai_pairs(records)) == 0
+    with pytest.raises(ValueError, match="prefer"):
+        preference.cai_pairs(records, prefer="human")
+
+
+def test_unknown_principle_is_a_clear_error():
+    with pytest.raises(ValueError, match="constitution lacks"):
+        preference.critique_and_revise(None, None, [{**RED[0], "principle": "kindness"}],
+                                       preference.load_constitution())
+
+
+def test_pipeline_survives_a_random_model(tiny_llm, tokenizer):
+    """Real generation with an untrained model: whatever comes out is counted, nothing raises."""
+    from transformers import GenerationConfig
+
+    tokenizer.padding_side = "left"
+    constitution = preference.load_constitution()
+    rows = preference.load_red_team("train")[:3]
+    cfg = GenerationConfig(max_new_tokens=6, do_sample=False)
+    records, counts = preference.critique_and_revise(tiny_llm, tokenizer, rows, constitution, cfg)
+    labels = preference.ai_preferences(tiny_llm, tokenizer, records, constitution, cfg)
+    assert sum(counts.values()) == sum(labels.values()) == 3
+    assert set(labels) <= {"ok", "no parsable preference", "position-inconsistent preference", "empty response",
+                           "empty critique", "empty revision", "revision identical to response"}
