@@ -122,3 +122,13 @@ def test_parse_preference_accepts_labkits_parser():
 def test_parse_preference_rejects_plausible_mistakes(wrong, hint):
     with pytest.raises(checks.CheckFailed, match=hint):
         checks.check_parse_preference(wrong)
+
+
+def test_unfinished_exercises_say_so(constitution):
+    def stub(*args):
+        raise NotImplementedError()
+
+    for check, args in ((checks.check_dpo_pair, ()), (checks.check_critique_request, (constitution,)),
+                        (checks.check_parse_preference, ())):
+        with pytest.raises(NotImplementedError):
+            check(stub, *args)
