@@ -8,7 +8,7 @@ is a widget that regenerates a summary as you move the sliders.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 from tqdm.auto import tqdm
@@ -42,60 +42,197 @@ def _complete(model, tokenizer, generation_config: GenerationConfig | None) -> G
     return cfg
 
 
+def _prompt_learning(model) -> bool:
+    """True for a peft soft-prompt model (prompt tuning): its generate() needs input_ids, not encoder outputs."""
+    config = getattr(model, "active_peft_config", None)
+    return bool(getattr(config, "is_prompt_learning", False))
+
+
+def _segmentable(cfg: GenerationConfig) -> bool:
+    """Greedy decoding whose result does not depend on where it is paused and resumed (see :func:`_decode`)."""
+    plain = all(getattr(cfg, name, None) in (None, 0) for name in (
+        "min_new_tokens", "min_length", "forced_eos_token_id", "exponential_decay_length_penalty",
+        "force_words_ids", "constraints", "max_time", "stop_strings"))
+    return plain and not cfg.do_sample and (cfg.num_beams or 1) == 1 and cfg.max_new_tokens is not None
+
+
+def _segment_length(cfg: GenerationConfig) -> int:
+    """How many tokens greedy decoding runs between two clean-ups of finished rows (a third of the budget)."""
+    return max(8, -(-cfg.max_new_tokens // 3))
+
+
+def _encode(model, tokenizer, rows: list[list[int]], chunk: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Encoder outputs of length-sorted rows, computed ``chunk`` rows at a time, padded into one batch."""
+    states, masks = [], []
+    for start in range(0, len(rows), chunk):
+        enc = tokenizer.pad({"input_ids": rows[start:start + chunk]}, return_tensors="pt").to(device)
+        states.append(model.get_encoder()(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"])
+                      .last_hidden_state)
+        masks.append(enc["attention_mask"])
+    width = max(m.shape[1] for m in masks)
+    hidden = torch.cat([torch.nn.functional.pad(h, (0, 0, 0, width - h.shape[1])) for h in states])
+    mask = torch.cat([torch.nn.functional.pad(m, (0, width - m.shape[1])) for m in masks])
+    return hidden, mask
+
+
+def _decode(model, hidden: torch.Tensor, mask: torch.Tensor, cfg: GenerationConfig, segment: int | None) -> list:
+    """Decode a batch from its encoder outputs; returns one list of token ids per row.
+
+    With ``segment`` (greedy only), decoding pauses every ``segment`` tokens, keeps the rows that have
+    finished and resumes the others from their prefix: a finished summary stops costing compute, where one
+    ``generate`` call keeps every row to the length of the longest. Greedy decoding continues a prefix
+    exactly as it would have without the pause.
+    """
+    from transformers.modeling_outputs import BaseModelOutput
+
+    if segment is None:
+        out = model.generate(encoder_outputs=BaseModelOutput(last_hidden_state=hidden), attention_mask=mask,
+                             generation_config=cfg)
+        return out.tolist()
+    eos = cfg.eos_token_id if isinstance(cfg.eos_token_id, list) else [cfg.eos_token_id]
+    eos = torch.tensor(eos, device=hidden.device)
+    alive = torch.arange(hidden.shape[0], device=hidden.device)
+    prefix = torch.full((hidden.shape[0], 1), cfg.decoder_start_token_id, dtype=torch.long, device=hidden.device)
+    rows: list = [None] * hidden.shape[0]
+    remaining = cfg.max_new_tokens
+    step_cfg = GenerationConfig.from_dict(cfg.to_dict())
+    while len(alive) and remaining > 0:
+        step_cfg.max_new_tokens = min(segment, remaining)
+        width = int(mask[alive].sum(dim=1).max())  # drop padding only the finished rows needed
+        out = model.generate(encoder_outputs=BaseModelOutput(last_hidden_state=hidden[alive, :width]),
+                             attention_mask=mask[alive, :width], decoder_input_ids=prefix, generation_config=step_cfg)
+        new = out[:, prefix.shape[1]:]
+        done = torch.isin(new, eos).any(dim=1)
+        for row, ids in zip(alive[done].tolist(), out[done].tolist(), strict=True):
+            rows[row] = ids
+        alive, prefix, remaining = alive[~done], out[~done], remaining - new.shape[1]
+    for row, ids in zip(alive.tolist(), prefix.tolist(), strict=True):
+        rows[row] = ids
+    return rows
+
+
 @torch.inference_mode()
 def generate(model, tokenizer, prompts: Sequence[str] | str, generation_config: GenerationConfig | None = None,
              batch_size: int = 8, max_input_tokens: int | None = None, seed: int | None = None,
-             progress: bool | None = None) -> list[str]:
+             progress: bool | None = None, encoder_batch_size: int = 16) -> list[str]:
     """Generate one completion per prompt, in the order of ``prompts``.
 
-    Prompts are sorted by length so each batch pads little, truncated to the model's context window
-    (``tokenizer.model_max_length``, or ``max_input_tokens``), and decoded without special tokens.
+    Prompts are sorted by length so each batch pads little, and decoded without special tokens.
+    Inputs longer than ``tokenizer.model_max_length`` (or ``max_input_tokens``) are cut, with a message
+    saying how much: that limit is labkit's choice, made because a model is trained on inputs up to some
+    length (see notebook 02); raise ``max_input_tokens`` to feed longer prompts.
     Decoder-only models are padded on the left and only the new tokens are returned.
+    Encoder-decoder models run their encoder ``encoder_batch_size`` prompts at a time (similar lengths, little
+    padding) and decode ``batch_size`` prompts together; greedy decoding drops finished rows as it goes.
+    The outputs are the same as one ``model.generate`` call per prompt (bench/bench_generation.py checks it).
     ``seed`` makes sampling reproducible; a progress bar appears for more than one batch.
     """
     single = isinstance(prompts, str)
     prompts = [prompts] if single else list(prompts)
-    if batch_size < 1:
-        raise ValueError("batch_size must be at least 1")
+    if batch_size < 1 or encoder_batch_size < 1:
+        raise ValueError("batch_size and encoder_batch_size must be at least 1")
     cfg = _complete(model, tokenizer, generation_config)
     limit = max_input_tokens or int(tokenizer.model_max_length)
     decoder_only = not model.config.is_encoder_decoder
     if decoder_only:
         tokenizer.padding_side = "left"
-    lengths = [len(ids) for ids in tokenizer(prompts).input_ids]
-    for i, n in enumerate(lengths):
-        if n > limit:
-            side = "start" if tokenizer.truncation_side == "left" else "end"
-            print(f"labkit: prompt {i} is {n} tokens but the model reads {limit}: {n - limit} tokens were cut "
-                  f"from its {side}. Shorten the prompt (fewer examples or shorter context) to keep them.")
-    lengths = [min(n, limit) for n in lengths]
+    rows = tokenizer(prompts, verbose=False).input_ids  # verbose=False: our own message below replaces the warning
+    lengths = [len(ids) for ids in rows]
+    too_long = [i for i, n in enumerate(lengths) if n > limit]
+    for i in too_long:
+        side = "start" if tokenizer.truncation_side == "left" else "end"
+        print(f"labkit: prompt {i} is {lengths[i]} tokens; labkit reads {limit} (the tokenizer's model_max_length, "
+              f"or max_input_tokens), so {lengths[i] - limit} tokens were cut from its {side}. Shorten the prompt "
+              "(fewer examples, shorter context), or raise max_input_tokens if the model handles longer inputs.")
+    if too_long:
+        cut = tokenizer([prompts[i] for i in too_long], truncation=True, max_length=limit).input_ids
+        for i, ids in zip(too_long, cut, strict=True):
+            rows[i], lengths[i] = ids, len(ids)
     order = sorted(range(len(prompts)), key=lambda i: -lengths[i])
     batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
     show = progress if progress is not None else len(batches) > 1
     if seed is not None:
         torch.manual_seed(seed)
     device = next(model.parameters()).device
+    fast_seq2seq = not decoder_only and not _prompt_learning(model)
+    segment = _segment_length(cfg) if fast_seq2seq and _segmentable(cfg) else None
     outputs: list[str | None] = [None] * len(prompts)
     for batch in tqdm(batches, desc="generating", disable=not show, leave=False):
-        enc = tokenizer([prompts[i] for i in batch], return_tensors="pt", padding=True, truncation=True,
-                        max_length=limit).to(device)
-        out = model.generate(**enc, generation_config=cfg)
-        if decoder_only:
-            out = out[:, enc["input_ids"].shape[1]:]
-        for i, text in zip(batch, tokenizer.batch_decode(out, skip_special_tokens=True)):
+        if fast_seq2seq:
+            hidden, mask = _encode(model, tokenizer, [rows[i] for i in batch], encoder_batch_size, device)
+            out = _decode(model, hidden, mask, cfg, segment)
+        else:
+            enc = tokenizer.pad({"input_ids": [rows[i] for i in batch]}, return_tensors="pt").to(device)
+            out = model.generate(**enc, generation_config=cfg)
+            if decoder_only:
+                out = out[:, enc["input_ids"].shape[1]:]
+        for i, text in zip(batch, tokenizer.batch_decode(out, skip_special_tokens=True), strict=True):
             outputs[i] = text.strip()
     return outputs[0] if single else outputs
 
 
-def chat_prompt(tokenizer, user: str, system: str | None = None) -> str:
-    """The text a chat model actually reads for one user turn: its chat template applied to the messages.
+def bf16_if_supported(model) -> torch.dtype:
+    """Cast ``model`` (in place) to bfloat16 when the hardware computes it natively; return the dtype it now has.
+
+    bfloat16 halves the memory a model reads per token and, on CPUs with AVX512-BF16 or AMX (and on most
+    CUDA GPUs), runs matrix products faster. Elsewhere bfloat16 is emulated and slower, so the model stays
+    float32. The numbers change slightly (8 bits of mantissa instead of 23): notebook 02 says which dtype
+    produced its figures, bench/bench_generation.py measures the ROUGE difference.
+    """
+    device = next(model.parameters()).device
+    if device.type == "cuda":
+        native = torch.cuda.is_bf16_supported()
+    elif device.type == "cpu":
+        try:
+            native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+        except AttributeError:  # an older torch: stay safe
+            native = False
+    else:
+        native = False
+    if native:
+        model.to(torch.bfloat16)
+    return next(model.parameters()).dtype
+
+
+def chat_prompt(tokenizer, user: str | Sequence[Mapping[str, str]], system: str | None = None) -> str:
+    """The text a chat model actually reads: its chat template applied to the messages.
 
     Instruction-tuned causal LMs (SmolLM2, Qwen2.5) were trained on conversations wrapped in special
-    tokens (``<|im_start|>user ... <|im_end|>``); a bare string works worse. The string ends with the
-    assistant's turn opened, so :func:`generate` continues as the assistant.
+    tokens (``<|im_start|>user ... <|im_end|>``); a bare string works worse. ``user`` is one user turn,
+    or a whole conversation - a list of ``{"role": ..., "content": ...}`` messages ending with a user
+    turn, e.g. worked examples as earlier turns (notebook 02). The string ends with the assistant's turn
+    opened, so :func:`generate` continues as the assistant.
     """
-    messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
+    if isinstance(user, str):
+        messages = [{"role": "user", "content": user}]
+    else:
+        messages = [dict(m) for m in user]
+        if not messages or messages[-1].get("role") != "user":
+            raise ValueError("A conversation for chat_prompt must end with a user turn: the model answers it.")
+    if system:
+        messages = [{"role": "system", "content": system}] + messages
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
+def next_token_probs(model, tokenizer, prompt: str, temperature: float = 1.0) -> torch.Tensor:
+    """The probability of every vocabulary token as the first token of the answer: what decoding picks from.
+
+    ``softmax(logits / temperature)``: below 1 the distribution sharpens, above 1 it flattens. For an
+    encoder-decoder model the answer starts after the decoder's start token; for a causal LM right after
+    the prompt. Notebook 02 filters this distribution with top-k and top-p by hand.
+    """
+    if temperature <= 0:
+        raise ValueError("temperature must be > 0 (temperature 0 is greedy decoding: take the argmax instead)")
+    device = next(model.parameters()).device
+    enc = tokenizer(prompt, return_tensors="pt", truncation=True, max_length=int(tokenizer.model_max_length))
+    enc = enc.to(device)
+    with torch.inference_mode():
+        if model.config.is_encoder_decoder:
+            start = torch.tensor([[model.generation_config.decoder_start_token_id]], device=device)
+            logits = model(**enc, decoder_input_ids=start).logits[0, -1]
+        else:
+            logits = model(**enc).logits[0, -1]
+    return torch.softmax(logits.float() / temperature, dim=-1)
 
 
 def compare_settings(model, tokenizer, prompt: str, settings: dict[str, GenerationConfig], seed: int = 42):

@@ -3,14 +3,17 @@
 In-context learning in four steps: give the model the bare dialogue (no prompt), add an instruction
 (zero-shot), use the template FLAN-T5 was trained with, then show it worked examples first
 (one-shot, few-shot). Longer prompts cost context window: :func:`prompt_length` says how much.
+A chat model gets the same request as a user turn (:func:`summary_request`); its worked examples are
+earlier turns of the conversation, which notebook 02 has the learner build.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence
 
 FLAN_QUESTION = "What was going on?"
+CHAT_INSTRUCTION = "Summarize the following conversation in one sentence."
 
 
 def no_prompt(dialogue: str) -> str:
@@ -32,11 +35,20 @@ def flan_template(dialogue: str, summary: str | None = None) -> str:
     return prompt + summary if summary is not None else prompt
 
 
-def _pair(example) -> tuple[str, str]:
+def pair(example) -> tuple[str, str]:
+    """(dialogue, summary) of a worked example: a dataset row with those columns, or a pair."""
     if isinstance(example, Mapping):
         return example["dialogue"], example["summary"]
     dialogue, summary = example
     return dialogue, summary
+
+
+_pair = pair  # the old private name, kept for code written against it
+
+
+def summary_request(dialogue: str) -> str:
+    """What a user asks a chat model: the instruction, a blank line, then the dialogue."""
+    return f"{CHAT_INSTRUCTION}\n\n{dialogue}"
 
 
 def few_shot(examples: Iterable, dialogue: str) -> str:
@@ -45,7 +57,7 @@ def few_shot(examples: Iterable, dialogue: str) -> str:
     ``examples`` are rows with ``dialogue`` and ``summary`` (e.g. ``dataset["test"][i]``) or pairs.
     Examples are separated by blank lines so the model can tell where one ends.
     """
-    shots = [flan_template(d, s) for d, s in map(_pair, examples)]
+    shots = [flan_template(d, s) for d, s in map(pair, examples)]
     return "\n\n\n".join(shots + [flan_template(dialogue)])
 
 
@@ -57,6 +69,32 @@ def one_shot(example, dialogue: str) -> str:
 def examples_at(split, indices: Sequence[int]) -> list[dict]:
     """Rows of a dataset split picked by index: the worked examples of a few-shot prompt."""
     return [split[int(i)] for i in indices]
+
+
+def shortest_examples(split, n: int, distinct_topics: bool = True) -> list[dict]:
+    """The ``n`` shortest dialogues of a split (by characters), one per topic: cheap, varied worked examples.
+
+    Every example costs context window and compute on every request, so a few-shot pool should be short;
+    different topics keep the model from copying one example's content. Rows without a ``topic`` column
+    count as distinct.
+    """
+    if n < 0:
+        raise ValueError("n must be 0 or more")
+    rows = sorted(range(len(split)), key=lambda i: (len(split[i]["dialogue"]), i))
+    chosen: list[dict] = []
+    topics = set()
+    if n == 0:
+        return chosen
+    for i in rows:
+        row = split[i]
+        topic = row.get("topic")
+        if distinct_topics and topic is not None and topic in topics:
+            continue
+        topics.add(topic)
+        chosen.append(row)
+        if len(chosen) == n:
+            break
+    return chosen
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,7 @@
+import copy
+
 import pytest
+import torch
 from transformers import GenerationConfig
 
 from labkit import generation, prompts
@@ -58,3 +61,68 @@ def test_compare_settings_table(summarizer, dialogue_prompts):
     table = generation.compare_settings(model, tokenizer, dialogue_prompts[0],
                                         {"greedy": GenerationConfig(max_new_tokens=8)})
     assert list(table.index) == ["greedy"] and table.loc["greedy", "output"]
+
+
+def test_dropping_finished_rows_and_chunked_encoding_change_no_output(summarizer, dialogue_prompts, monkeypatch):
+    """Greedy outputs are the same whatever the decoder batch, encoder chunk and clean-up interval."""
+    model, tokenizer = summarizer
+    cfg = GenerationConfig(max_new_tokens=24, do_sample=False, no_repeat_ngram_size=3)
+    singles = [generation.generate(model, tokenizer, p, cfg) for p in dialogue_prompts]
+    assert generation.generate(model, tokenizer, dialogue_prompts, cfg, batch_size=10, encoder_batch_size=3) == singles
+    monkeypatch.setattr(generation, "_segment_length", lambda cfg: 4)
+    assert generation.generate(model, tokenizer, dialogue_prompts, cfg, batch_size=10, encoder_batch_size=4) == singles
+    monkeypatch.setattr(generation, "_segment_length", lambda cfg: 10**6)
+    assert generation.generate(model, tokenizer, dialogue_prompts, cfg, batch_size=7) == singles
+    with pytest.raises(ValueError, match="encoder_batch_size"):
+        generation.generate(model, tokenizer, dialogue_prompts, cfg, encoder_batch_size=0)
+
+
+def test_only_plain_greedy_decoding_is_paused_and_resumed():
+    assert generation._segmentable(GenerationConfig(max_new_tokens=20, do_sample=False))
+    assert not generation._segmentable(GenerationConfig(max_new_tokens=20, do_sample=True))
+    assert not generation._segmentable(GenerationConfig(max_new_tokens=20, num_beams=4))
+    assert not generation._segmentable(GenerationConfig(max_new_tokens=20, min_new_tokens=5))
+    assert not generation._segmentable(GenerationConfig(max_length=20))
+
+
+def test_a_soft_prompt_model_still_generates(summarizer, dialogue_prompts):
+    from labkit import finetune
+
+    model, tokenizer = summarizer
+    soft = finetune.add_prompt_tuning(model, tokenizer, num_virtual_tokens=4)
+    out = generation.generate(soft, tokenizer, dialogue_prompts[:3], GenerationConfig(max_new_tokens=6))
+    assert len(out) == 3 and all(isinstance(o, str) for o in out)
+
+
+def test_next_token_probs_is_a_distribution_that_temperature_sharpens(summarizer, dialogue_prompts):
+    model, tokenizer = summarizer
+    cool = generation.next_token_probs(model, tokenizer, dialogue_prompts[0], temperature=0.5)
+    warm = generation.next_token_probs(model, tokenizer, dialogue_prompts[0], temperature=1.5)
+    assert cool.shape == warm.shape and cool.ndim == 1
+    assert torch.isclose(cool.sum(), torch.tensor(1.0)) and torch.isclose(warm.sum(), torch.tensor(1.0))
+    assert cool.max() > warm.max() and cool.argmax() == warm.argmax()
+    with pytest.raises(ValueError, match="greedy"):
+        generation.next_token_probs(model, tokenizer, dialogue_prompts[0], temperature=0)
+
+
+class _TemplateTokenizer:
+    def apply_chat_template(self, messages, tokenize=False, add_generation_prompt=True):
+        text = "|".join(f"{m['role']}:{m['content']}" for m in messages)
+        return text + ("|assistant:" if add_generation_prompt else "")
+
+
+def test_chat_prompt_takes_one_turn_or_a_conversation():
+    tok = _TemplateTokenizer()
+    assert generation.chat_prompt(tok, "hi") == "user:hi|assistant:"
+    assert generation.chat_prompt(tok, "hi", system="be brief") == "system:be brief|user:hi|assistant:"
+    turns = [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}, {"role": "user", "content": "c"}]
+    assert generation.chat_prompt(tok, turns) == "user:a|assistant:b|user:c|assistant:"
+    with pytest.raises(ValueError, match="end with a user turn"):
+        generation.chat_prompt(tok, turns[:2])
+
+
+def test_bf16_if_supported_casts_only_where_native(summarizer):
+    model = copy.deepcopy(summarizer[0])
+    dtype = generation.bf16_if_supported(model)
+    assert dtype in (torch.float32, torch.bfloat16)
+    assert {p.dtype for p in model.parameters()} == {dtype}

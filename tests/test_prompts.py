@@ -53,3 +53,23 @@ def test_examples_at_picks_rows():
 def test_few_shot_rejects_malformed_examples():
     with pytest.raises((KeyError, ValueError)):
         prompts.few_shot([{"dialogue": D1}], TARGET)
+
+
+def test_pair_is_public_and_the_old_name_still_works():
+    assert prompts.pair({"dialogue": D1, "summary": S1}) == (D1, S1) == prompts.pair((D1, S1))
+    assert prompts._pair is prompts.pair
+
+
+def test_summary_request_is_the_instruction_then_the_dialogue():
+    assert prompts.summary_request(TARGET) == f"{prompts.CHAT_INSTRUCTION}\n\n{TARGET}"
+
+
+def test_shortest_examples_are_short_and_of_distinct_topics():
+    split = [{"dialogue": "x" * n, "summary": "s", "topic": t}
+             for n, t in [(50, "a"), (10, "b"), (20, "b"), (30, "c"), (5, "a"), (40, "d")]]
+    assert [len(r["dialogue"]) for r in prompts.shortest_examples(split, 3)] == [5, 10, 30]
+    assert [len(r["dialogue"]) for r in prompts.shortest_examples(split, 3, distinct_topics=False)] == [5, 10, 20]
+    assert len(prompts.shortest_examples(split, 10)) == 4  # only four topics
+    assert prompts.shortest_examples(split, 0) == []
+    with pytest.raises(ValueError):
+        prompts.shortest_examples(split, -1)
