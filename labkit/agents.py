@@ -198,9 +198,11 @@ def load_replies(split: str | None = None, path: str | Path | None = None):
         if split not in {"dev", "heldout"}:
             raise ValueError(f"split must be 'dev' or 'heldout', not {split!r}")
         rows = [r for r in rows if r["split"] == split]
-    frame = pd.DataFrame(rows)
-    frame["stated"] = frame["stated"].astype(object).where(frame["stated"].notna(), None)
-    return frame.set_index("id")
+    stated = [None if r["stated"] is None else int(r["stated"]) if float(r["stated"]).is_integer() else r["stated"]
+              for r in rows]
+    frame = pd.DataFrame(rows).set_index("id")
+    frame["stated"] = pd.Series(stated, index=frame.index, dtype=object)
+    return frame
 
 
 # --- prompts: direct, chain-of-thought, PAL --------------------------------------------------------
@@ -516,7 +518,7 @@ class ReActEpisode:
                 self.pending_thought = first_line  # ask once more, for the action only
                 return None
             self._note(f"Thought {k}: {first_line}".rstrip())
-            self._note(f"Observation {k}: Invalid step: {err}.")
+            self._note(f"Observation {k}: Invalid step: {err}. Actions: {self._names()}.")
             return self._check_limit()
         self._act(k, thought, tool, argument)
 
@@ -528,7 +530,7 @@ class ReActEpisode:
             _, tool, argument = parse_step(f"Action {k}: {line}")
         except MalformedAction as err:
             self._note(f"Thought {k}: {thought}")
-            self._note(f"Observation {k}: Invalid step: {err}.")
+            self._note(f"Observation {k}: Invalid step: {err}. Actions: {self._names()}.")
             return self._check_limit()
         self.events[-1]["repaired"] = True
         self._act(k, thought, tool, argument)
@@ -560,6 +562,9 @@ class ReActEpisode:
                 self.events.append({"step": k, "kind": "tool error", "tool": tool, "error": str(err)})
         self._note(f"Observation {k}: {observation}")
         self._check_limit()
+
+    def _names(self) -> str:
+        return ", ".join(f"{name}[...]" for name in [*self.tools, "Finish"])
 
     def _check_limit(self) -> None:
         if self.step >= self.max_steps:

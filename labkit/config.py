@@ -94,8 +94,8 @@ SIZES: dict[str, dict[str, int]] = {
         "n_react_questions": 6,
         "react_steps": 4,
         "react_tokens": 40,
-        "n_langchain_questions": 2,  # LangChain's pipeline generates one prompt at a time
-        "shopbot_steps": 5,
+        "n_langchain_questions": 1,  # LangChain's pipeline generates one prompt at a time
+        "shopbot_steps": 4,
         "dpo_pairs_per_row": 1,  # notebook 06: SmolLM2 DPO steps take ~6 s each on 2 cores
         "dpo_eval_pairs_per_row": 1,  # one held-out pair per test prompt (30)
         "cai_prompts": 12,
