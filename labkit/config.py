@@ -56,6 +56,7 @@ SIZES: dict[str, dict[str, int]] = {
     "course": {
         "n_eval": 50,  # test dialogues summarised for ROUGE tables
         "n_show": 3,  # dialogues shown side by side
+        "n_icl": 50,  # test dialogues of notebook 02's zero/one/few-shot comparison (both models)
         "max_new_tokens": 200,
         "gen_batch_size": 8,
         "n_train": 12460,  # the full DialogSum train split
@@ -80,6 +81,7 @@ SIZES: dict[str, dict[str, int]] = {
     "tiny": {
         "n_eval": 100,
         "n_show": 3,
+        "n_icl": 16,
         "max_new_tokens": 64,
         "gen_batch_size": 16,
         "n_train": 1000,
