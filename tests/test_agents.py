@@ -330,8 +330,7 @@ def test_langchain_pipeline_with_the_real_tiny_model_runs_offline():
 
     from labkit import models
 
-    config.set_profile("tiny")
-    model, tokenizer = models.load_llm()
+    model, tokenizer = models.load_llm()  # the suite runs in the tiny profile (conftest)
     encyclopedia = agents.Encyclopedia()
 
     @tool
