@@ -214,24 +214,26 @@ def chat_prompt(tokenizer, user: str | Sequence[Mapping[str, str]], system: str 
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
 
-def next_token_probs(model, tokenizer, prompt: str, temperature: float = 1.0) -> torch.Tensor:
-    """The probability of every vocabulary token as the first token of the answer: what decoding picks from.
+def next_token_probs(model, tokenizer, prompt: str, temperature: float = 1.0, answer_so_far: str = "") -> torch.Tensor:
+    """The probability of every vocabulary token as the next token of the answer: what decoding picks from.
 
-    ``softmax(logits / temperature)``: below 1 the distribution sharpens, above 1 it flattens. For an
-    encoder-decoder model the answer starts after the decoder's start token; for a causal LM right after
-    the prompt. Notebook 02 filters this distribution with top-k and top-p by hand.
+    ``softmax(logits / temperature)``: below 1 the distribution sharpens, above 1 it flattens. The answer so far
+    (``answer_so_far``, empty for its first token) follows the decoder's start token in an encoder-decoder model
+    and the prompt in a causal LM. Notebook 02 filters this distribution with top-k and top-p by hand.
     """
     if temperature <= 0:
         raise ValueError("temperature must be > 0 (temperature 0 is greedy decoding: take the argmax instead)")
     device = next(model.parameters()).device
-    enc = tokenizer(prompt, return_tensors="pt", truncation=True, max_length=int(tokenizer.model_max_length))
-    enc = enc.to(device)
+    answer = tokenizer(answer_so_far, add_special_tokens=False).input_ids if answer_so_far else []
     with torch.inference_mode():
         if model.config.is_encoder_decoder:
-            start = torch.tensor([[model.generation_config.decoder_start_token_id]], device=device)
-            logits = model(**enc, decoder_input_ids=start).logits[0, -1]
+            enc = tokenizer(prompt, return_tensors="pt", truncation=True, max_length=int(tokenizer.model_max_length))
+            start = [model.generation_config.decoder_start_token_id]
+            decoder_ids = torch.tensor([start + answer], device=device)
+            logits = model(**enc.to(device), decoder_input_ids=decoder_ids).logits[0, -1]
         else:
-            logits = model(**enc).logits[0, -1]
+            ids = tokenizer(prompt).input_ids + answer
+            logits = model(input_ids=torch.tensor([ids], device=device)).logits[0, -1]
     return torch.softmax(logits.float() / temperature, dim=-1)
 
 

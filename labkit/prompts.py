@@ -99,7 +99,11 @@ def shortest_examples(split, n: int, distinct_topics: bool = True) -> list[dict]
 
 @dataclass(frozen=True)
 class PromptLength:
-    """How many tokens a prompt takes against the model's context window."""
+    """How many tokens a prompt takes against a window (by default the tokenizer's ``model_max_length``).
+
+    For T5 that number is the length it was pre-trained on, not an architectural wall (notebook 02, section 6):
+    labkit's :func:`labkit.generation.generate` cuts longer prompts unless ``max_input_tokens`` is raised.
+    """
 
     tokens: int
     context_window: int
@@ -113,8 +117,9 @@ class PromptLength:
         return max(0, self.tokens - self.context_window)
 
     def __str__(self) -> str:
-        verdict = "fits" if self.fits else f"does NOT fit: {self.overflow} tokens will be cut"
-        return f"{self.tokens} tokens of a {self.context_window}-token context window ({verdict})"
+        verdict = "fits" if self.fits else (f"does NOT fit: {self.overflow} tokens over, which generate() cuts "
+                                            "unless you raise max_input_tokens")
+        return f"{self.tokens} tokens against a {self.context_window}-token window ({verdict})"
 
 
 def prompt_length(tokenizer, prompt: str, context_window: int | None = None) -> PromptLength:

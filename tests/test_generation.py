@@ -101,6 +101,10 @@ def test_next_token_probs_is_a_distribution_that_temperature_sharpens(summarizer
     assert cool.shape == warm.shape and cool.ndim == 1
     assert torch.isclose(cool.sum(), torch.tensor(1.0)) and torch.isclose(warm.sum(), torch.tensor(1.0))
     assert cool.max() > warm.max() and cool.argmax() == warm.argmax()
+    answer = generation.generate(model, tokenizer, dialogue_prompts[0], GenerationConfig(max_new_tokens=8))
+    first_word = answer.split()[0]
+    later = generation.next_token_probs(model, tokenizer, dialogue_prompts[0], answer_so_far=first_word)
+    assert later.shape == cool.shape and not torch.allclose(later, warm)
     with pytest.raises(ValueError, match="greedy"):
         generation.next_token_probs(model, tokenizer, dialogue_prompts[0], temperature=0)
 
@@ -126,3 +130,14 @@ def test_bf16_if_supported_casts_only_where_native(summarizer):
     dtype = generation.bf16_if_supported(model)
     assert dtype in (torch.float32, torch.bfloat16)
     assert {p.dtype for p in model.parameters()} == {dtype}
+
+
+def test_next_token_probs_of_a_causal_lm_follows_the_prompt():
+    from labkit.models import load_llm
+
+    llm, tok = load_llm()
+    prompt = generation.chat_prompt(tok, "Name a colour.")
+    first = generation.next_token_probs(llm, tok, prompt)
+    later = generation.next_token_probs(llm, tok, prompt, answer_so_far="The colour")
+    assert first.ndim == 1 and torch.isclose(first.sum(), torch.tensor(1.0), atol=1e-4)
+    assert not torch.allclose(first, later)
