@@ -339,10 +339,26 @@ def test_guard_helpers_have_no_mutable_closures():
                 yield const
                 yield from functions(const)
 
-    install = next(c for c in functions(compile(sandbox._BOOTSTRAP, "boot", "exec")) if c.co_name == "install_hook")
+    source = open(sandbox.CHILD_PROGRAM, encoding="utf-8").read()
+    install = next(c for c in functions(compile(source, "child", "exec")) if c.co_name == "install_hook")
     helpers = [c for c in functions(install) if c.co_name not in ("refuse", "refused", "<genexpr>")]
     assert {c.co_name for c in helpers} >= {"hook", "resolve", "check_open", "check_write", "create_builtin"}
     assert all(not c.co_freevars for c in helpers), [(c.co_name, c.co_freevars) for c in helpers]
+
+
+def test_child_program_imports_the_standard_library_only():
+    """The child runs under `python -I -S` by path: it cannot import labkit or anything installed."""
+    import ast
+    import sys
+
+    tree = ast.parse(open(sandbox.CHILD_PROGRAM, encoding="utf-8").read())
+    imported = {alias.name.partition(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+                for alias in node.names}
+    imported |= {(node.module or "").partition(".")[0] if node.level == 0 else "." for node in ast.walk(tree)
+                 if isinstance(node, ast.ImportFrom)}
+    assert imported and imported <= set(sys.stdlib_module_names), imported - set(sys.stdlib_module_names)
+    assert not any(isinstance(node, ast.Call) and getattr(node.func, "id", "") == "__import__"
+                   for node in ast.walk(tree))
 
 
 # ------------------------------------------------------------------------------- runaway programs
