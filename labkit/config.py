@@ -77,6 +77,8 @@ SIZES: dict[str, dict[str, int]] = {
         "dpo_eval_pairs_per_row": 6,
         "cai_prompts": 24,  # red-team prompts that go through critique -> revision -> AI labels (all)
         "cai_min_pairs": 4,  # fewer usable AI labels than this: the DPO run says so and falls back
+        "ddp_demo_steps": 10,  # notebook 00: steps of the 1-process vs 2-process (DDP) run of labkit.train
+        "ddp_demo_examples": 80,  # dialogues it tokenizes and trains on (global batch 8)
     },
     "tiny": {
         "n_eval": 100,
@@ -102,6 +104,8 @@ SIZES: dict[str, dict[str, int]] = {
         "dpo_eval_pairs_per_row": 1,  # one held-out pair per test prompt (30)
         "cai_prompts": 12,
         "cai_min_pairs": 4,
+        "ddp_demo_steps": 20,  # notebook 00: the tiny T5 takes a fraction of a second per step on one core
+        "ddp_demo_examples": 160,
     },
 }
 

@@ -1,18 +1,26 @@
 """Back-of-the-envelope arithmetic behind notebook 00: setup and the generative AI project lifecycle.
 
-This module backs notebook 00 of the course "Generative AI with Large Language
-Models". Before you pick a model in the project lifecycle (scope -> select ->
-adapt/align -> integrate), you need rough answers to three questions:
+This module holds the project's memory, precision and compute arithmetic - every figure notebook 00
+computes and plots, and what the distributed-training docs (docs/distributed.md) quote. Before you
+pick a model in the project lifecycle (scope -> select -> adapt/align -> integrate), you need rough
+answers to four questions:
 
 * **How much GPU memory will it take?**  See :func:`memory_per_parameter` and
   :func:`memory_table` (the course slide "additional GPU RAM needed to train":
-  ~4 bytes/parameter to hold a fp32 model, ~24 bytes/parameter to train it).
+  ~4 bytes/parameter to hold a fp32 model, ~24 bytes/parameter to train it), and
+  :func:`mixed_precision_table`, which sets the course's simplified fp16 figure next to what
+  mixed-precision training really keeps (fp32 master weights and fp32 Adam states).
 * **What does lower precision actually store?**  See :func:`float_bits` and
   :func:`float_bits_table` (fp32 / fp16 / bf16 bit layouts and int8
   quantization, using the course's pi example).
+* **How much memory does each GPU need when training is spread over several?**  See
+  :func:`model_state_bytes`, :func:`memory_per_gpu`, :func:`memory_per_gpu_table` and
+  :func:`gpus_needed`: DDP keeps a full copy of everything on every GPU, ZeRO stages 1-3 (FSDP's
+  sharding strategies) shard optimizer states, then gradients, then the parameters themselves.
 * **How much compute does pre-training cost, and how big should the model be?**
-  See :func:`training_flops`, :func:`petaflop_s_days` and the Chinchilla rule of
-  thumb in :func:`compute_optimal_tokens` / :func:`compute_optimal_params`.
+  See :func:`training_flops`, :func:`petaflop_s_days`, :func:`petaflop_gpu_table` (the lecture's
+  "8 V100s or 2 A100s for one petaflop/s-day") and the Chinchilla rule of thumb in
+  :func:`compute_optimal_tokens` / :func:`compute_optimal_params`.
 
 Everything here is pure Python + torch + pandas, runs on CPU and never touches
 the network.
@@ -21,8 +29,8 @@ the network.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
-from typing import Iterable, Mapping
 
 import pandas as pd
 import torch
@@ -42,6 +50,16 @@ __all__ = [
     "compute_optimal_params",
     "compute_budget_table",
     "gpus_days",
+    "MIXED_PRECISION_BYTES",
+    "mixed_precision_table",
+    "ZERO_STAGES",
+    "OPTIMIZER_STATE_BYTES",
+    "model_state_bytes",
+    "memory_per_gpu",
+    "memory_per_gpu_table",
+    "gpus_needed",
+    "GPU_PEAK_TFLOPS",
+    "petaflop_gpu_table",
 ]
 
 # ---------------------------------------------------------------------------
@@ -433,3 +451,194 @@ def gpus_days(
     if util > 1:
         raise ValueError(f"utilization must be in (0, 1], got {utilization!r}")
     return budget * 1e15 / (n_gpus * peak * 1e12 * util)
+
+
+# ---------------------------------------------------------------------------
+# Mixed precision: what training in fp16/bf16 really keeps
+# ---------------------------------------------------------------------------
+
+#: Bytes per parameter when training with fp16/bf16 mixed precision and Adam (the usual recipe, e.g.
+#: ``Trainer(bf16=True)`` or ``torch.autocast``): the forward and backward passes use a 16-bit copy of the
+#: weights and produce 16-bit gradients, but the optimizer updates an fp32 *master* copy of the weights and
+#: keeps Adam's two states in fp32, because 16-bit numbers cannot hold the tiny updates. Activations are
+#: 16-bit: half of the course's fp32 estimate.
+MIXED_PRECISION_BYTES: dict[str, float] = {
+    "weights": 2.0,  # the 16-bit working copy used by forward and backward
+    "master_weights": 4.0,  # the fp32 copy the optimizer updates
+    "adam_states": 8.0,  # momentum + variance, fp32
+    "gradients": 2.0,  # 16-bit
+    "activations_temp": 4.0,  # the course's 8 bytes at fp32, halved
+}
+
+_RECIPE_ROWS = ("weights", "master_weights", "adam_states", "gradients", "activations_temp", "training_total")
+
+
+def mixed_precision_table(n_params: float) -> pd.DataFrame:
+    """GB to train ``n_params`` parameters: fp32, the course's simplified fp16, and real mixed precision.
+
+    Teaches why "fp16 halves the memory" is too optimistic for training: the course's simplification
+    scales every component by 2/4 (12 bytes/parameter), but mixed-precision training keeps fp32 master
+    weights and fp32 Adam states (:data:`MIXED_PRECISION_BYTES`, 20 bytes/parameter with 16-bit
+    activations) - most of the saving comes from the activations, and the 16-bit copy buys speed.
+    Rows: the components and ``training_total``; columns: ``fp32 (course)``, ``fp16 simplified (course)``,
+    ``fp16/bf16 mixed precision``.
+    """
+    n = _check_positive("n_params", n_params)
+    recipes = {
+        "fp32 (course)": {**memory_per_parameter("fp32", training=True), "master_weights": 0.0},
+        "fp16 simplified (course)": {**memory_per_parameter("fp16", training=True), "master_weights": 0.0},
+        "fp16/bf16 mixed precision": dict(MIXED_PRECISION_BYTES),
+    }
+    columns = {}
+    for name, per_param in recipes.items():
+        col = {key: n * b / GB for key, b in per_param.items()}
+        col["training_total"] = sum(per_param.values()) * n / GB
+        columns[name] = [col[row] for row in _RECIPE_ROWS]
+    table = pd.DataFrame(columns, index=list(_RECIPE_ROWS))
+    table.index.name = "component (GB)"
+    return table
+
+
+# ---------------------------------------------------------------------------
+# Distributed training: memory per GPU under DDP and ZeRO / FSDP
+# ---------------------------------------------------------------------------
+
+#: What each strategy shards across the GPUs (everything else is replicated on every GPU).
+#: FSDP's SHARD_GRAD_OP is ZeRO stage 2, its FULL_SHARD is ZeRO stage 3.
+ZERO_STAGES: dict[int, tuple[str, tuple[str, ...]]] = {
+    0: ("DDP (no sharding)", ()),
+    1: ("ZeRO-1: optimizer states", ("optimizer_states",)),
+    2: ("ZeRO-2: + gradients (FSDP SHARD_GRAD_OP)", ("optimizer_states", "gradients")),
+    3: ("ZeRO-3: + parameters (FSDP FULL_SHARD)", ("optimizer_states", "gradients", "parameters")),
+}
+_STAGE_NAMES = {"ddp": 0, "zero-0": 0, "zero-1": 1, "zero-2": 2, "zero-3": 3, "shard_grad_op": 2, "full_shard": 3,
+                "fsdp": 3}
+
+
+def _stage(stage) -> int:
+    if isinstance(stage, str):
+        key = stage.strip().lower().replace(" ", "-").replace("zero", "zero-").replace("--", "-")
+        key = key.removeprefix("fsdp-") if key.startswith("fsdp-") else key
+        if key in _STAGE_NAMES:
+            return _STAGE_NAMES[key]
+    elif isinstance(stage, int) and not isinstance(stage, bool) and stage in ZERO_STAGES:
+        return stage
+    raise ValueError(f"unknown stage {stage!r}; use 0 (DDP), 1, 2 or 3 (ZeRO stages), or 'DDP', 'ZeRO-1', "
+                     "'ZeRO-2', 'ZeRO-3', 'SHARD_GRAD_OP', 'FULL_SHARD'")
+
+
+#: Bytes per parameter each optimizer keeps as its own state, in fp32 (on top of the master weights in mixed
+#: precision): Adam/AdamW a momentum and a variance, SGD with momentum one buffer, plain SGD nothing, and
+#: 8-bit Adam (bitsandbytes) its two states in one byte each.
+OPTIMIZER_STATE_BYTES: dict[str, float] = {"adam": 8.0, "sgd_momentum": 4.0, "sgd": 0.0, "adam_8bit": 2.0}
+
+
+def model_state_bytes(precision: str = "mixed", optimizer: str = "adam") -> dict[str, float]:
+    """Bytes per parameter of the *model states* ZeRO shards: parameters, gradients, optimizer states.
+
+    Teaches the ZeRO paper's accounting (Rajbhandari et al. 2020): with ``"mixed"`` precision and Adam the
+    parameters and gradients are 16-bit (2 + 2 bytes) and the optimizer states are 12 bytes (the fp32 master
+    weights plus Adam's two fp32 states), 16 bytes in all; with ``"fp32"`` it is 4 + 4 + 8, also 16. Other
+    optimizers keep less (:data:`OPTIMIZER_STATE_BYTES`). Activations are not model states: they depend on
+    the batch and stay on each GPU.
+    """
+    if precision not in ("mixed", "fp32"):
+        raise ValueError(f"unknown precision {precision!r}; use 'mixed' or 'fp32'")
+    if optimizer not in OPTIMIZER_STATE_BYTES:
+        raise ValueError(f"unknown optimizer {optimizer!r}; use one of {', '.join(OPTIMIZER_STATE_BYTES)}")
+    own = OPTIMIZER_STATE_BYTES[optimizer]
+    if precision == "mixed":
+        return {"parameters": 2.0, "gradients": 2.0, "optimizer_states": 4.0 + own}
+    return {"parameters": 4.0, "gradients": 4.0, "optimizer_states": own}
+
+
+def memory_per_gpu(n_params: float, n_gpus: int, stage=0, precision: str = "mixed",
+                   optimizer: str = "adam") -> dict[str, float]:
+    """GB of model states on *each* GPU when ``n_params`` parameters train on ``n_gpus`` GPUs.
+
+    Teaches DDP vs FSDP: DDP (stage 0) keeps a full copy of parameters, gradients and optimizer states on
+    every GPU, so adding GPUs speeds training up but never lowers the memory per GPU. ZeRO stage 1 splits
+    the optimizer states across the GPUs, stage 2 also the gradients, stage 3 (FSDP's full sharding) also
+    the parameters: with ``n_gpus`` GPUs each sharded component takes ``1 / n_gpus`` of its size. The price
+    is communication: parameters are gathered layer by layer when they are needed.
+    Returns the components plus ``"total"``. (The ZeRO paper's example: 7.5B parameters on 64 GPUs take
+    120 GB per GPU with DDP, 31.4 with stage 1, 16.6 with stage 2 and 1.9 with stage 3.)
+    """
+    n = _check_positive("n_params", n_params)
+    gpus = _check_positive("n_gpus", n_gpus)
+    if gpus != int(gpus):
+        raise ValueError(f"n_gpus must be a whole number, got {n_gpus!r}")
+    sharded = ZERO_STAGES[_stage(stage)][1]
+    per_gpu = {name: n * b / GB / (gpus if name in sharded else 1)
+               for name, b in model_state_bytes(precision, optimizer).items()}
+    per_gpu["total"] = sum(per_gpu.values())
+    return per_gpu
+
+
+def memory_per_gpu_table(n_params: float, gpu_counts: Iterable[int] = (1, 2, 4, 8, 16, 64),
+                         precision: str = "mixed", optimizer: str = "adam") -> pd.DataFrame:
+    """Model-state GB per GPU for every strategy (rows) and GPU count (columns).
+
+    Teaches reading the DDP / ZeRO trade-off at a glance: the DDP row is flat, every ZeRO row falls with
+    the GPU count, and stage 3 falls fastest (1/N of everything).
+    """
+    counts = tuple(gpu_counts)
+    if not counts:
+        raise ValueError("gpu_counts must contain at least one GPU count")
+    rows = {label: [memory_per_gpu(n_params, g, stage, precision, optimizer)["total"] for g in counts]
+            for stage, (label, _) in ZERO_STAGES.items()}
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=list(counts))
+    table.index.name = "strategy"
+    table.columns.name = "GPUs"
+    return table
+
+
+def gpus_needed(n_params: float, gpu_memory_gb: float, stage=0, precision: str = "mixed",
+                reserve_gb: float = 0.0, max_gpus: int = 4096, optimizer: str = "adam") -> int | None:
+    """The fewest GPUs of ``gpu_memory_gb`` each on which the model states fit, leaving ``reserve_gb`` free.
+
+    Teaches choosing hardware from a memory budget: ``reserve_gb`` is what each GPU keeps for
+    activations and temporary buffers. With DDP the answer is 1 or never (``None``): every GPU holds
+    everything. With sharding, more GPUs eventually make it fit - unless the unsharded part alone is too
+    big. ``None`` also when more than ``max_gpus`` would be needed.
+    """
+    capacity = _check_positive("gpu_memory_gb", gpu_memory_gb) - float(reserve_gb)
+    if reserve_gb < 0 or capacity <= 0:
+        raise ValueError(f"reserve_gb must be in [0, gpu_memory_gb), got {reserve_gb!r}")
+    for gpus in range(1, int(max_gpus) + 1):
+        if memory_per_gpu(n_params, gpus, stage, precision, optimizer)["total"] <= capacity:
+            return gpus
+        if _stage(stage) == 0:
+            return None
+    return None
+
+
+# ---------------------------------------------------------------------------
+# The petaflop/s-day in GPUs
+# ---------------------------------------------------------------------------
+
+#: Peak 16-bit tensor-core throughput in TFLOP/s, from the vendors' data sheets (dense math unless marked).
+GPU_PEAK_TFLOPS: dict[str, float] = {
+    "V100": 125.0,  # fp16 tensor cores
+    "A100": 312.0,  # bf16/fp16, dense
+    "A100 (2:4 sparse)": 624.0,  # the data sheet's figure with structured sparsity
+    "H100 SXM": 989.0,  # bf16/fp16, dense
+}
+
+
+def petaflop_gpu_table(utilization: float = 1.0) -> pd.DataFrame:
+    """How many GPUs deliver one petaflop/s (so one petaflop/s-day in 24 hours), per GPU type.
+
+    Teaches the lecture's picture of the unit: one petaflop/s-day is about 8 V100s or 2 A100s running
+    flat out for a day. Computed from :data:`GPU_PEAK_TFLOPS`: 8 V100s give exactly 1 PFLOP/s at their
+    fp16 peak; A100s need 3.2 at the dense peak and 1.6 counting 2:4 sparsity, so "2 A100s" is a round
+    figure. With a realistic ``utilization`` (0.3-0.5) you need 2-3 times as many.
+    """
+    util = _check_positive("utilization", utilization)
+    if util > 1:
+        raise ValueError(f"utilization must be in (0, 1], got {utilization!r}")
+    rows = {gpu: {"peak_tflops": peak, "gpus_for_1_pflops": 1000.0 / (peak * util)}
+            for gpu, peak in GPU_PEAK_TFLOPS.items()}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "gpu"
+    return table

@@ -247,3 +247,102 @@ def test_other_invalid_inputs_raise():
         lc.human_bytes(-1)
     with pytest.raises(ValueError, match="utilization"):
         lc.gpus_days(1.0, utilization=1.5)
+
+
+# --------------------------------------------------------------------------- mixed precision
+
+
+def test_mixed_precision_keeps_fp32_master_weights_and_adam_states():
+    assert sum(lc.MIXED_PRECISION_BYTES.values()) == 20.0
+    t = lc.mixed_precision_table(1e9)
+    assert t.loc["training_total", "fp32 (course)"] == pytest.approx(24.0)
+    assert t.loc["training_total", "fp16 simplified (course)"] == pytest.approx(12.0)
+    assert t.loc["training_total", "fp16/bf16 mixed precision"] == pytest.approx(20.0)
+    assert t.loc["master_weights", "fp16/bf16 mixed precision"] == pytest.approx(4.0)
+    assert t.loc["adam_states", "fp16/bf16 mixed precision"] == t.loc["adam_states", "fp32 (course)"]
+    components = t.drop(index="training_total").sum()
+    pd.testing.assert_series_equal(components, t.loc["training_total"], check_names=False)
+
+
+# --------------------------------------------------------------------------- DDP / ZeRO / FSDP memory per GPU
+
+
+def test_model_states_are_16_bytes_per_parameter_either_way():
+    assert lc.model_state_bytes("mixed") == {"parameters": 2.0, "gradients": 2.0, "optimizer_states": 12.0}
+    assert sum(lc.model_state_bytes("fp32").values()) == sum(lc.model_state_bytes("mixed").values()) == 16.0
+    with pytest.raises(ValueError, match="mixed"):
+        lc.model_state_bytes("fp8")
+
+
+@pytest.mark.parametrize("stage,gb", [(0, 120.0), (1, 31.4), (2, 16.6), (3, 1.9)])
+def test_memory_per_gpu_reproduces_the_zero_paper(stage, gb):
+    # Rajbhandari et al., figure 1: 7.5B parameters, Adam in mixed precision, 64 GPUs
+    assert lc.memory_per_gpu(7.5e9, 64, stage)["total"] == pytest.approx(gb, abs=0.05)
+
+
+def test_memory_per_gpu_shards_what_each_stage_says():
+    ddp = lc.memory_per_gpu(1e9, 8, "DDP")
+    assert ddp == lc.memory_per_gpu(1e9, 1, 3)  # DDP on 8 GPUs holds what one GPU holds alone
+    assert ddp["total"] == pytest.approx(16.0)
+    z1, z2, z3 = (lc.memory_per_gpu(1e9, 8, s) for s in ("ZeRO-1", "SHARD_GRAD_OP", "FULL_SHARD"))
+    assert z1["optimizer_states"] == pytest.approx(12 / 8) and z1["gradients"] == pytest.approx(2.0)
+    assert z2["gradients"] == pytest.approx(2 / 8) and z2["parameters"] == pytest.approx(2.0)
+    assert z3["total"] == pytest.approx(16 / 8)
+    assert lc.memory_per_gpu(1e9, 8, "zero3") == z3 == lc.memory_per_gpu(1e9, 8, "fsdp full_shard")
+
+
+def test_memory_per_gpu_table_rows_fall_with_the_gpu_count_except_ddp():
+    t = lc.memory_per_gpu_table(7e9, (1, 2, 8, 64))
+    assert list(t.columns) == [1, 2, 8, 64] and len(t) == 4
+    assert t.iloc[0].nunique() == 1  # DDP: flat
+    for _, row in t.iloc[1:].iterrows():
+        assert row.is_monotonic_decreasing and row[64] < row[1]
+    assert (t[1] == t.iloc[0, 0]).all()  # on one GPU every strategy holds everything
+
+
+def test_gpus_needed():
+    assert lc.gpus_needed(1e9, 80, 0) == 1  # 16 GB fits one GPU
+    assert lc.gpus_needed(7e9, 80, 0) is None  # 112 GB never fits with DDP
+    assert lc.gpus_needed(7e9, 80, 3) == 2
+    assert lc.gpus_needed(13e9, 40, 1, reserve_gb=10) is None  # 52 GB stay unsharded at stage 1
+    assert lc.gpus_needed(13e9, 40, 2, reserve_gb=10) == 46
+    assert lc.gpus_needed(13e9, 40, 3, reserve_gb=10) == 7
+    assert lc.gpus_needed(1e12, 80, 3, max_gpus=100) is None
+
+
+def test_distributed_memory_bad_input():
+    with pytest.raises(ValueError, match="unknown stage"):
+        lc.memory_per_gpu(1e9, 8, 4)
+    with pytest.raises(ValueError, match="unknown stage"):
+        lc.memory_per_gpu(1e9, 8, "ZeRO-4")
+    with pytest.raises(ValueError, match="whole number"):
+        lc.memory_per_gpu(1e9, 2.5, 3)
+    with pytest.raises(ValueError, match="n_gpus"):
+        lc.memory_per_gpu(1e9, 0, 3)
+    with pytest.raises(ValueError, match="reserve_gb"):
+        lc.gpus_needed(1e9, 40, 3, reserve_gb=40)
+    with pytest.raises(ValueError, match="gpu_counts"):
+        lc.memory_per_gpu_table(1e9, ())
+
+
+# --------------------------------------------------------------------------- the petaflop/s-day in GPUs
+
+
+def test_petaflop_gpu_table_matches_the_lecture():
+    t = lc.petaflop_gpu_table()
+    assert t.loc["V100", "gpus_for_1_pflops"] == pytest.approx(8.0)  # "8 V100s"
+    assert t.loc["A100 (2:4 sparse)", "gpus_for_1_pflops"] == pytest.approx(1.6, abs=0.01)  # "2 A100s", rounded
+    assert t.loc["A100", "gpus_for_1_pflops"] == pytest.approx(3.2, abs=0.01)  # at the dense peak
+    assert lc.petaflop_gpu_table(0.5).loc["V100", "gpus_for_1_pflops"] == pytest.approx(16.0)
+    with pytest.raises(ValueError, match="utilization"):
+        lc.petaflop_gpu_table(1.5)
+
+
+def test_other_optimizers_keep_less_state():
+    assert lc.model_state_bytes("mixed", "sgd") == {"parameters": 2.0, "gradients": 2.0, "optimizer_states": 4.0}
+    assert lc.model_state_bytes("mixed", "adam_8bit")["optimizer_states"] == 6.0
+    assert lc.model_state_bytes("fp32", "sgd_momentum")["optimizer_states"] == 4.0
+    assert lc.memory_per_gpu(1e9, 8, 1, optimizer="sgd")["total"] == pytest.approx(2 + 2 + 4 / 8)
+    assert lc.gpus_needed(7e9, 80, 0, optimizer="adam_8bit") == 1  # 10 bytes x 7e9 = 70 GB
+    with pytest.raises(ValueError, match="unknown optimizer"):
+        lc.model_state_bytes("mixed", "lion")
