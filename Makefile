@@ -50,9 +50,14 @@ labs: setup
 	$(BIN)/labkit build-labs
 
 ## Notebook 03's fine-tuning as a script (TRAIN_ARGS="--method lora --max-steps 50 --output-dir runs/lora").
+## NPROC=2 runs it under torchrun on 2 processes (DDP; one OpenMP thread each unless OMP_NUM_THREADS is set).
+## `$(BIN)/python -m labkit.train --help` lists every flag; docs/distributed.md says what was verified where.
 TRAIN_ARGS ?= --method lora --max-steps 50 --output-dir runs/train-lora
+NPROC ?= 1
 train: setup
-	$(BIN)/labkit train $(TRAIN_ARGS)
+	@if [ "$(NPROC)" -gt 1 ]; then \
+	  OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/torchrun --standalone --nproc_per_node=$(NPROC) -m labkit.train $(TRAIN_ARGS); \
+	else $(BIN)/labkit train $(TRAIN_ARGS); fi
 
 doctor: setup
 	$(BIN)/labkit doctor
