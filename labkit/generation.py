@@ -52,8 +52,9 @@ def _segmentable(cfg: GenerationConfig) -> bool:
     """Greedy decoding whose result does not depend on where it is paused and resumed (see :func:`_decode`)."""
     plain = all(getattr(cfg, name, None) in (None, 0) for name in (
         "min_new_tokens", "min_length", "forced_eos_token_id", "exponential_decay_length_penalty",
-        "force_words_ids", "constraints", "max_time", "stop_strings"))
-    return plain and not cfg.do_sample and (cfg.num_beams or 1) == 1 and cfg.max_new_tokens is not None
+        "force_words_ids", "constraints", "max_time", "stop_strings", "begin_suppress_tokens", "forced_decoder_ids"))
+    return (plain and not cfg.do_sample and (cfg.num_beams or 1) == 1 and cfg.max_new_tokens is not None
+            and cfg.eos_token_id is not None and cfg.decoder_start_token_id is not None)
 
 
 def _segment_length(cfg: GenerationConfig) -> int:
@@ -98,7 +99,7 @@ def _decode(model, hidden: torch.Tensor, mask: torch.Tensor, cfg: GenerationConf
     step_cfg = GenerationConfig.from_dict(cfg.to_dict())
     while len(alive) and remaining > 0:
         step_cfg.max_new_tokens = min(segment, remaining)
-        width = int(mask[alive].sum(dim=1).max())  # drop padding only the finished rows needed
+        width = int(mask[alive].any(dim=0).nonzero().max()) + 1  # drop padding only finished rows needed
         out = model.generate(encoder_outputs=BaseModelOutput(last_hidden_state=hidden[alive, :width]),
                              attention_mask=mask[alive, :width], decoder_input_ids=prefix, generation_config=step_cfg)
         new = out[:, prefix.shape[1]:]
@@ -131,6 +132,8 @@ def generate(model, tokenizer, prompts: Sequence[str] | str, generation_config: 
     prompts = [prompts] if single else list(prompts)
     if batch_size < 1 or encoder_batch_size < 1:
         raise ValueError("batch_size and encoder_batch_size must be at least 1")
+    if not prompts:
+        return []
     cfg = _complete(model, tokenizer, generation_config)
     limit = max_input_tokens or int(tokenizer.model_max_length)
     decoder_only = not model.config.is_encoder_decoder

@@ -75,14 +75,18 @@ def test_dropping_finished_rows_and_chunked_encoding_change_no_output(summarizer
     assert generation.generate(model, tokenizer, dialogue_prompts, cfg, batch_size=7) == singles
     with pytest.raises(ValueError, match="encoder_batch_size"):
         generation.generate(model, tokenizer, dialogue_prompts, cfg, encoder_batch_size=0)
+    assert generation.generate(model, tokenizer, [], cfg) == []
+    assert isinstance(generation.generate(model, tokenizer, "", cfg), str)
 
 
 def test_only_plain_greedy_decoding_is_paused_and_resumed():
-    assert generation._segmentable(GenerationConfig(max_new_tokens=20, do_sample=False))
-    assert not generation._segmentable(GenerationConfig(max_new_tokens=20, do_sample=True))
-    assert not generation._segmentable(GenerationConfig(max_new_tokens=20, num_beams=4))
-    assert not generation._segmentable(GenerationConfig(max_new_tokens=20, min_new_tokens=5))
-    assert not generation._segmentable(GenerationConfig(max_length=20))
+    ids = {"eos_token_id": 1, "decoder_start_token_id": 0}
+    assert generation._segmentable(GenerationConfig(max_new_tokens=20, do_sample=False, **ids))
+    assert not generation._segmentable(GenerationConfig(max_new_tokens=20, do_sample=True, **ids))
+    assert not generation._segmentable(GenerationConfig(max_new_tokens=20, num_beams=4, **ids))
+    assert not generation._segmentable(GenerationConfig(max_new_tokens=20, min_new_tokens=5, **ids))
+    assert not generation._segmentable(GenerationConfig(max_length=20, **ids))
+    assert not generation._segmentable(GenerationConfig(max_new_tokens=20))  # no end-of-sequence token to look for
 
 
 def test_a_soft_prompt_model_still_generates(summarizer, dialogue_prompts):
@@ -141,3 +145,12 @@ def test_next_token_probs_of_a_causal_lm_follows_the_prompt():
     later = generation.next_token_probs(llm, tok, prompt, answer_so_far="The colour")
     assert first.ndim == 1 and torch.isclose(first.sum(), torch.tensor(1.0), atol=1e-4)
     assert not torch.allclose(first, later)
+
+
+def test_a_left_padding_seq2seq_tokenizer_gives_the_same_outputs(summarizer, dialogue_prompts):
+    model, tokenizer = summarizer
+    cfg = GenerationConfig(max_new_tokens=16, do_sample=False)
+    right = generation.generate(model, tokenizer, dialogue_prompts, cfg, batch_size=10)
+    left = copy.deepcopy(tokenizer)
+    left.padding_side = "left"
+    assert generation.generate(model, left, dialogue_prompts, cfg, batch_size=10, encoder_batch_size=4) == right
