@@ -22,7 +22,6 @@ from tqdm.auto import tqdm
 
 from labkit.metrics import bootstrap_ci  # noqa: F401  (notebook 07 uses optimize.bootstrap_ci)
 
-
 # --- the teacher: MiniLM + a linear head ------------------------------------------------------------
 
 class TopicClassifier(nn.Module):
@@ -155,9 +154,9 @@ def static_int8_activations(model: nn.Module, ranges: dict[str, float] | None, d
     hooks = []
     for name, module in model.named_modules():
         if isinstance(module, nn.Linear):
-            absmax = (ranges or {}).get(name, default_range)
+            scale = max((ranges or {}).get(name, default_range), 1e-8) / 127
 
-            def hook(mod, args, scale=max(absmax, 1e-8) / 127):
+            def hook(mod, args, scale=scale):
                 q = torch.clamp(torch.round(args[0] / scale), -127, 127)
                 return (q * scale,) + tuple(args[1:])
             hooks.append(module.register_forward_pre_hook(hook))
@@ -229,11 +228,16 @@ class StudentRun:
 
 def train_student(student, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor,
                   teacher_logits: torch.Tensor | None, steps: int = 150, batch_size: int = 32, lr: float = 1e-3,
-                  temperature: float = 4.0, alpha: float = 0.5, seed: int = 0, progress: bool = False) -> StudentRun:
+                  temperature: float = 4.0, alpha: float = 0.5, seed: int = 0, progress: bool = False,
+                  loss_fn=None) -> StudentRun:
     """Train the student on pre-tokenized data, with distillation when ``teacher_logits`` and alpha > 0.
 
-    Without a teacher, examples whose label is -100 (unlabelled) are never sampled.
+    ``loss_fn(student_logits, teacher_logits, labels, temperature, alpha)`` computes each batch's loss
+    (default :func:`distillation_loss`; notebook 07 passes the learner's own). Without a teacher it is
+    called with ``alpha=0`` (plain training on hard labels) and examples whose label is -100
+    (unlabelled) are never sampled; with a teacher a batch may hold unlabelled examples, or only those.
     """
+    loss_fn = distillation_loss if loss_fn is None else loss_fn
     generator = torch.Generator().manual_seed(seed)
     pool = torch.arange(len(labels)) if teacher_logits is not None else torch.nonzero(labels != -100).flatten()
     optimizer = torch.optim.AdamW(student.parameters(), lr=lr)
@@ -243,7 +247,11 @@ def train_student(student, input_ids: torch.Tensor, attention_mask: torch.Tensor
         idx = pool[torch.randint(0, len(pool), (batch_size,), generator=generator)]
         logits = student(input_ids=input_ids[idx], attention_mask=attention_mask[idx]).logits
         teacher = teacher_logits[idx] if teacher_logits is not None else logits.detach()
-        loss = distillation_loss(logits, teacher, labels[idx], temperature, alpha if teacher_logits is not None else 0.0)
+        loss = loss_fn(logits, teacher, labels[idx], temperature, alpha if teacher_logits is not None else 0.0)
+        if not torch.isfinite(loss):
+            raise ValueError(f"The loss is {loss.item()} at step {len(losses)}: a batch with no hard labels "
+                             "(all -100) must still give a finite loss (count the student loss over the "
+                             "labelled examples only, or as 0 when there are none).")
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
@@ -253,8 +261,11 @@ def train_student(student, input_ids: torch.Tensor, attention_mask: torch.Tensor
 
 
 @torch.inference_mode()
-def student_logits(student, input_ids: torch.Tensor, attention_mask: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
-    return torch.cat([student(input_ids=input_ids[i:i + batch_size], attention_mask=attention_mask[i:i + batch_size]).logits
+def student_logits(student, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                   batch_size: int = 64) -> torch.Tensor:
+    """The student's logits for pre-tokenized input, in batches."""
+    return torch.cat([student(input_ids=input_ids[i:i + batch_size],
+                              attention_mask=attention_mask[i:i + batch_size]).logits
                       for i in range(0, len(input_ids), batch_size)])
 
 
@@ -305,7 +316,7 @@ def measure(variants: dict, texts, labels, latency_texts=None, evaluate=None) ->
             "disk MB": disk_bytes(model) / 1e6,
             "memory MB": memory_bytes(model) / 1e6,
             "Linear weights MB": linear_weight_bytes(model) / 1e6,
-            "latency ms": latency_ms(lambda: evaluate(model, latency_texts)),
+            "latency ms": latency_ms(lambda model=model: evaluate(model, latency_texts)),
             "accuracy": accuracy(evaluate(model, list(texts)).float(), labels),
         }
     return pd.DataFrame(rows).T

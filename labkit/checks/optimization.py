@@ -18,19 +18,72 @@ def check_int8_quantizer(quantize_int8) -> None:
     out = quantize_int8(w)
     require(isinstance(out, tuple) and len(out) == 2, "Return a pair: (q, scale).")
     q, scale = out
-    require(isinstance(q, torch.Tensor) and q.dtype == torch.int8, "q should be a torch.int8 tensor (use .to(torch.int8)).")
+    require(isinstance(q, torch.Tensor) and q.dtype == torch.int8,
+            "q should be a torch.int8 tensor (use .to(torch.int8)).")
     scale = float(scale)
     require(math.isclose(scale, 0.4 / 127, rel_tol=1e-4),
-             f"scale is {scale:.6f}; symmetric int8 maps the largest |value| to 127: scale = max|w| / 127.")
+            f"scale is {scale:.6f}; symmetric int8 maps the largest |value| to 127: scale = max|w| / 127.")
     require(int(q.abs().max()) == 127, "The largest |value| should map to ±127.")
     error = (q.float() * scale - w).abs().max().item()
-    require(error <= scale / 2 + 1e-7, f"Reconstruction error {error:.5f} is larger than half a step: round, don't truncate.")
+    require(error <= scale / 2 + 1e-7,
+            f"Reconstruction error {error:.5f} is larger than half a step: round, don't truncate.")
     ok(f"int8 with scale {scale:.5f}: worst error {error:.5f} (half a step is {scale / 2:.5f}).")
+
+
+def _toy_encoder():
+    """A miniature of the teacher: token embeddings, a nested Linear block, a LayerNorm, a Linear head."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Embedding(500, 24), nn.Sequential(nn.Linear(24, 48), nn.ReLU()), nn.LayerNorm(48),
+                         nn.Linear(48, 6))
+
+
+@exercise("07.2")
+def check_int8_size(int8_dynamic_bytes) -> None:
+    """predict the bytes of a model's parameters after dynamic int8 quantization, before measuring."""
+    from torch import nn
+
+    model = _toy_encoder()
+    linear = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    linear_weights = sum(m.weight.numel() for m in linear)
+    biases = sum(m.bias.numel() for m in linear)
+    embeddings = model[0].weight.numel()
+    norm_weight = model[2].weight.numel()
+    everything = sum(p.numel() for p in model.parameters())
+    fp32 = everything * 4
+    expected = linear_weights + (everything - linear_weights) * 4
+    got = int8_dynamic_bytes(model)
+    require(got is not None, "Return a number of bytes.")
+    try:
+        got = float(got)
+    except (TypeError, ValueError):
+        require(False, f"Return a number of bytes, not {type(got).__name__}.")
+    if close(got, expected):
+        ok(f"{fp32:,} bytes in fp32 -> {expected:,.0f} after dynamic int8: only the Linear weights "
+           f"({linear_weights:,} numbers) shrink, 4 bytes -> 1; the rest stays in fp32.")
+        return
+    require(not close(got, fp32), "That is the fp32 size: every nn.Linear weight takes 1 byte per number in int8.")
+    require(not close(got, everything),
+            "That is one byte for every parameter (or a count of numbers, not bytes). Only the nn.Linear weights "
+            "become int8; embeddings, biases and LayerNorm keep 4 bytes per number.")
+    require(not close(got, linear_weights),
+            "That is only the Linear weights. The rest of the model is still there, in fp32 (4 bytes per number).")
+    require(not close(got, expected - biases * 3),
+            "Biases stay in float: dynamic quantization stores each Linear's weight in int8 but keeps its bias at "
+            "4 bytes per number.")
+    require(not close(got, expected - embeddings * 3) and not close(got, expected - (embeddings + norm_weight) * 3),
+            "The embedding table is not a Linear layer: dynamic quantization leaves it (and LayerNorm) in fp32. "
+            "Pick tensors by module type (isinstance(module, nn.Linear)), not by the parameter's name 'weight'.")
+    require(False, f"Got {got:,.0f} bytes, expected {expected:,.0f} for this small model ({fp32:,} in fp32). "
+                   "Walk model.modules() (nested ones included): each nn.Linear's weight costs 1 byte per number, "
+                   "every other parameter numel() x element_size().")
 
 
 @exercise("07.3")
 def check_distillation_loss(distill_loss) -> None:
-    """the distillation loss (KL on softened outputs, x T²) plus the student loss."""
+    """the distillation loss (KL on softened outputs, x T²) plus the student loss; unlabelled examples (-100)."""
     import torch
 
     from labkit.optimize import distillation_loss
@@ -43,24 +96,90 @@ def check_distillation_loss(distill_loss) -> None:
         got = float(distill_loss(student, teacher, labels, temperature, alpha))
         if math.isclose(got, expected, rel_tol=1e-4):
             continue
-        if alpha > 0:
-            no_t2 = float(distillation_loss(student, teacher, labels, temperature, alpha)) - alpha * float(
-                distillation_loss(student, teacher, labels, temperature, 1.0)) * (1 - 1 / temperature ** 2)
-            require(not math.isclose(got, no_t2, rel_tol=1e-4),
-                     "Multiply the KL term by T²: softening by T shrinks its gradients by 1/T².")
-        require(False, f"At T={temperature}, alpha={alpha} the loss is {got:.4f}, expected {expected:.4f}. Soft labels: "
-                        "softmax(teacher / T); soft predictions: log_softmax(student / T); KL with reduction "
-                        "'batchmean', times T²; then alpha * that + (1 - alpha) * cross-entropy with the hard labels.")
-    ok("Distillation loss matches at every temperature and weight.")
+        kl = float(distillation_loss(student, teacher, labels, temperature, 1.0)) / temperature ** 2
+        ce = float(distillation_loss(student, teacher, labels, temperature, 0.0))
+        require(alpha == 0 or not math.isclose(got, alpha * kl + (1 - alpha) * ce, rel_tol=1e-4),
+                "Multiply the KL term by T²: softening by T shrinks its gradients by 1/T².")
+        require(not math.isclose(got, (1 - alpha) * kl * temperature ** 2 + alpha * ce, rel_tol=1e-4),
+                "The weights are swapped: alpha goes with the distillation loss, (1 - alpha) with the student loss.")
+        require(False, f"At T={temperature}, alpha={alpha} the loss is {got:.4f}, expected {expected:.4f}. Soft "
+                       "labels: softmax(teacher / T); soft predictions: log_softmax(student / T); KL with reduction "
+                       "'batchmean', times T²; then alpha * that + (1 - alpha) * cross-entropy with the hard labels.")
+
+    # The notebook's setting: only some examples have a person's label; the rest are marked -100.
+    partly = labels.clone()
+    partly[::2] = -100
+    expected = float(distillation_loss(student, teacher, partly, 2.0, 0.7))
+    try:
+        got = float(distill_loss(student, teacher, partly, 2.0, 0.7))
+    except (IndexError, RuntimeError) as exc:
+        require(False, f"Labels of -100 mean 'no hard label' and crashed your function ({type(exc).__name__}). "
+                       "Leave them out of the student loss (F.cross_entropy skips -100 by default).")
+    require(math.isclose(got, expected, rel_tol=1e-4),
+            f"With half the labels -100 (unlabelled) the loss is {got:.4f}, expected {expected:.4f}: the student "
+            "loss averages over the labelled examples only; the distillation loss over all of them.")
+    nobody = torch.full_like(labels, -100)
+    expected = float(distillation_loss(student, teacher, nobody, 2.0, 0.7))
+    try:
+        got = float(distill_loss(student, teacher, nobody, 2.0, 0.7))
+    except (IndexError, RuntimeError, ValueError) as exc:
+        require(False, f"A batch with no hard labels at all crashed your function ({type(exc).__name__}); it "
+                       "happens when most data is unlabelled. Make the student loss 0 when no label is there.")
+    require(math.isfinite(got),
+            f"A batch with no hard labels (all -100) gives {got}: cross-entropy over zero examples is a mean of "
+            "nothing. Make the student loss 0 when no example is labelled (e.g. `if (labels != -100).any()`).")
+    require(math.isclose(got, expected, rel_tol=1e-4),
+            f"With no hard labels the loss should be alpha x the distillation loss = {expected:.4f}, got {got:.4f}.")
+    ok("Distillation loss matches at every temperature and weight, with and without hard labels.")
 
 
-@exercise("07.2")
-def check_shrink_factor(shrink, table, baseline: str = "fp32", variant: str = "int8 dynamic") -> None:
-    """how much smaller dynamic int8 makes the Linear weights, read from the table."""
-    expected = table.loc[baseline, "Linear weights MB"] / table.loc[variant, "Linear weights MB"]
-    require(shrink is not None, "Set `shrink` to a number (fp32 size / int8 size).")
-    require(not close(shrink, 1 / expected, 1e-3), "Invert it: fp32 size divided by int8 size (a number above 1).")
-    require(not close(shrink, table.loc[baseline, "disk MB"] / table.loc[variant, "disk MB"], 1e-3),
-             "That is the whole file; the question is about the Linear layers' weights (embeddings are not quantized).")
-    require(close(shrink, expected, 1e-3), f"Not quite: divide the two 'Linear weights MB' values.")
-    ok(f"Dynamic int8 stores the Linear weights {expected:.2f}x smaller.")
+@exercise("07.4")
+def check_deployment_choice(choose_variant) -> None:
+    """pick the fastest variant that fits a memory budget and loses at most max_drop accuracy."""
+    import pandas as pd
+
+    table = pd.DataFrame({"memory MB": [90.0, 45.0, 58.0, 0.9, 90.0],
+                          "latency ms": [400.0, 900.0, 150.0, 4.0, 410.0],
+                          "accuracy": [0.875, 0.875, 0.8125, 0.5, 0.875]},
+                         index=["fp32", "fp16", "int8 dynamic", "student", "pruned"])
+
+    def ask(max_drop, budget):
+        try:
+            got = choose_variant(table.copy(), max_drop, budget)
+        except (ValueError, KeyError, IndexError) as exc:
+            require(False, f"With max_drop={max_drop} and a {budget} MB budget your function raised "
+                           f"{type(exc).__name__}: {exc}. When no variant qualifies, return None.")
+        require(got is None or isinstance(got, str),
+                f"Return the variant's name (a row label such as 'fp16') or None, not {type(got).__name__}.")
+        return got
+
+    over_budget = "{} needs {:g} MB: drop the variants whose 'memory MB' is over the budget ({:g} MB)."
+    # no accuracy may be lost, 100 MB: fp32, fp16 and pruned qualify; fp32 is the fastest of them
+    got = ask(0.0, 100.0)
+    require(got not in ("student", "int8 dynamic"),
+            f"{got!r} is fast but less accurate than fp32: drop the variants whose accuracy is more than max_drop "
+            "below the fp32 row's.")
+    require(got is not None, "Nothing qualified, yet fp32 itself loses no accuracy and fits 100 MB: 'at most "
+                             "max_drop below' includes the boundary (>=, not >).")
+    require(got != "fp16", "Among the variants that qualify, pick the fastest (lowest 'latency ms'), not the smallest.")
+    require(got == "fp32", f"Got {got!r}; expected 'fp32': it keeps fp32's accuracy (of course), fits 100 MB and is "
+                           "the fastest that does.")
+    # max_drop is in accuracy points: 0.875 - 0.4 = 0.475 lets the student (0.5) in; 0.875 x 0.6 = 0.525 would not
+    got = ask(0.4, 1.0)
+    if got in table.index and got != "student":
+        require(False, over_budget.format(got, table.loc[got, "memory MB"], 1.0))
+    require(got == "student", f"Got {got!r}; with max_drop=0.4 and a 1 MB budget the student qualifies (0.875 - 0.4 "
+                              "= 0.475 <= 0.5). max_drop is in accuracy points, not a share of fp32's accuracy.")
+    # 60 MB, up to 0.0625 lost: fp16 (45 MB) and int8 dynamic (58 MB, loses exactly 0.0625); int8 is faster
+    got = ask(0.0625, 60.0)
+    if got in ("fp32", "pruned"):
+        require(False, over_budget.format(got, table.loc[got, "memory MB"], 60.0))
+    require(got != "fp16", "int8 dynamic loses exactly max_drop (0.875 - 0.8125 = 0.0625) and is faster than fp16: "
+                           "'at most max_drop' includes the boundary (>=, not >).")
+    require(got == "int8 dynamic", f"Got {got!r}; expected 'int8 dynamic' (fits 60 MB, loses exactly 0.0625, "
+                                   "fastest of what qualifies).")
+    got = ask(0.0, 1.0)
+    if got in table.index:
+        require(False, over_budget.format(got, table.loc[got, "memory MB"], 1.0))
+    require(got is None, f"Got {got!r}; nothing fits 1 MB without losing accuracy: return None.")
+    ok("The pick follows the brief: within the memory budget and the accuracy margin, the fastest variant.")
