@@ -181,7 +181,11 @@ def attention_parameters(hidden_size: int, num_heads: int, head_dim: int, num_kv
 
 
 def attention_shape(model_config) -> dict:
-    """The arguments of :func:`attention_parameters` read from a BERT, Llama or T5 configuration."""
+    """The arguments of :func:`attention_parameters` read from a BERT, Llama or T5 configuration.
+
+    Qwen2 (the course profile's LLM) is read too, with ``bias=True``: its q, k and v projections have biases
+    but its output projection has none, so the formula counts ``hidden_size`` parameters more than the model has.
+    """
     kind = model_config.model_type
     if kind in ("bert", "roberta"):
         heads = model_config.num_attention_heads
@@ -251,7 +255,6 @@ def _build_masked_lm(folder: Path) -> dict:
     of the tokens with BERT's 80/10/10 rule (transformers' DataCollatorForLanguageModeling).
     """
     import transformers
-    from tqdm.auto import tqdm
     from transformers import AutoModelForMaskedLM, AutoTokenizer, DataCollatorForLanguageModeling
 
     start = time.perf_counter()
@@ -273,10 +276,22 @@ def _build_masked_lm(folder: Path) -> dict:
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / settings["warmup"]))
     collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=settings["mlm_probability"],
                                                seed=settings["seed"])
-    turns = _train_turns("train")
-    rng = random.Random(settings["seed"])
     losses = []
     model.train()
+    with torch.enable_grad():  # also when the caller (a notebook) switched gradients off
+        _train_masked_lm(model, tokenizer, optimizer, schedule, collator, settings, losses)
+    model.eval()
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return {"seconds": round(time.perf_counter() - start, 1), "losses": losses, "settings": settings,
+            "base": "all-MiniLM-L6-v2"}
+
+
+def _train_masked_lm(model, tokenizer, optimizer, schedule, collator, settings: dict, losses: list) -> None:
+    from tqdm.auto import tqdm
+
+    turns = _train_turns("train")
+    rng = random.Random(settings["seed"])
     for _ in tqdm(range(settings["steps"]), desc="masked-LM training of MiniLM (once, then cached)"):
         texts = rng.sample(turns, settings["batch_size"])
         batch = collator([tokenizer(t, truncation=True, max_length=settings["max_length"]) for t in texts])
@@ -287,17 +302,13 @@ def _build_masked_lm(folder: Path) -> dict:
         schedule.step()
         optimizer.zero_grad()
         losses.append(round(loss.item(), 4))
-    model.eval()
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return {"seconds": round(time.perf_counter() - start, 1), "losses": losses, "settings": settings,
-            "base": "all-MiniLM-L6-v2"}
 
 
 def masked_lm_path() -> Path:
     """The folder of the tiny profile's masked LM, built once (about a minute on 2 cores) and cached."""
     key = cache.content_hash(config.data_dir() / "dialogsum" / "dialogsum.train.jsonl", MASKED_LM,
-                             inspect.getsource(_build_masked_lm), inspect.getsource(_masked_logits))
+                             *(inspect.getsource(f) for f in (_build_masked_lm, _train_masked_lm, _masked_logits,
+                                                              _train_turns)))
     return cache.artifact("minilm-mlm", key, _build_masked_lm)
 
 
@@ -489,8 +500,9 @@ def fill_spans(model, tokenizer, dialogues: Sequence[str], seed: int = 0, max_ne
                corrupt=None) -> pd.DataFrame:
     """Corrupt each dialogue's spans, let the encoder-decoder fill them greedily, and compare span by span.
 
-    One row per hidden span: the words hidden, the words the model wrote for that sentinel (empty when it
-    skipped the sentinel), and whether they match exactly (ignoring spacing). ``corrupt(words, spans)``
+    One row per hidden span: the words hidden, whether the model's output contains that sentinel, the words it
+    wrote after it (empty when it wrote none or skipped the sentinel), and whether they match exactly (ignoring
+    spacing). Spans that hid only a line break have no words to recover and are left out. ``corrupt(words, spans)``
     formats the input and target (default :func:`corrupt_spans`; the notebook passes the learner's own).
     """
     corrupt = corrupt or corrupt_spans
@@ -513,9 +525,11 @@ def fill_spans(model, tokenizer, dialogues: Sequence[str], seed: int = 0, max_ne
                 text = text.replace(token, " ")
             predicted, truth = split_sentinels(text), split_sentinels(target)
             for k in sorted(truth)[:-1]:  # the last sentinel only closes the target
+                if not truth[k]:  # the span hid only a line break: no words to recover
+                    continue
                 guess = predicted.get(k, "")
                 rows.append({"dialogue": i, "sentinel": SENTINEL.format(k), "hidden words": truth[k],
-                             "model wrote": guess, "exact": guess == truth[k]})
+                             "sentinel in output": k in predicted, "model wrote": guess, "exact": guess == truth[k]})
     return pd.DataFrame(rows)
 
 

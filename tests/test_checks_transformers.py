@@ -110,7 +110,7 @@ def test_attention_rejects(wrong, hint):
 
 def test_attention_parameters_accepts_the_right_function(capsys):
     checks.check_attention_parameters(architectures.attention_parameters)
-    assert "GQA" in capsys.readouterr().out
+    assert "grouped-query attention" in capsys.readouterr().out
 
 
 def _no_gqa(hidden_size, num_heads, head_dim, num_kv_heads, bias):

@@ -151,7 +151,7 @@ _SHAPES = {
     "all-MiniLM-L6-v2": dict(hidden_size=384, num_heads=12, head_dim=32, num_kv_heads=12, bias=True),
     "BERT-base": dict(hidden_size=768, num_heads=12, head_dim=64, num_kv_heads=12, bias=True),
     "SmolLM2-135M": dict(hidden_size=576, num_heads=9, head_dim=64, num_kv_heads=3, bias=False),
-    "Qwen2.5-1.5B": dict(hidden_size=1536, num_heads=12, head_dim=128, num_kv_heads=2, bias=True),
+    "a GQA model with biases": dict(hidden_size=1024, num_heads=16, head_dim=64, num_kv_heads=4, bias=True),
     "tiny T5": dict(hidden_size=128, num_heads=4, head_dim=32, num_kv_heads=4, bias=False),
     "T5 with d_kv != d_model/heads": dict(hidden_size=512, num_heads=6, head_dim=64, num_kv_heads=6, bias=False),
 }
@@ -191,7 +191,8 @@ def check_attention_parameters(attention_parameters) -> None:
                 f"{h} -> {heads}·{d}, k and v {h} -> {kv}·{d}, o {heads}·{d} -> {h}.")
         raise CheckFailed(f"{name}: {got:,} is not right ({shape}). Add the weight matrices of q, k, v and o "
                           "(input size x output size each) and, with bias=True, one bias per output.")
-    ok("Right for MHA with biases (BERT, MiniLM), GQA without biases (SmolLM2), GQA with biases (Qwen2.5) and T5.")
+    ok("Right for multi-head attention with biases (BERT, MiniLM), grouped-query attention without biases (SmolLM2) "
+       "and with biases, and T5.")
 
 
 # --- 01.4 span corruption -----------------------------------------------------------------------------------------
