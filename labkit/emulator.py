@@ -20,6 +20,9 @@ What the emulator adds around moto, and why (docs/sagemaker.md has the measureme
     reject: empty dicts are dropped from SageMaker responses;
   - ``DescribeHubContent`` (JumpStart training metadata), IAM ``SimulatePrincipalPolicy`` and
     ``StopTrainingJob`` are not implemented by moto: they are answered locally;
+  - moto completes a training job the moment it is created. :meth:`Emulator.keep_training_jobs_running`
+    makes jobs created afterwards report ``InProgress`` until they are stopped, then ``Stopped``, so
+    stopping and ``labkit cleanup`` can be shown and tested (still no container runs);
   - just before each ``InvokeEndpoint`` is sent the emulator queues a reply through moto's
     ``/moto-api/static/sagemaker/endpoint-results`` API. The reply is labelled: no model ran.
 """
@@ -46,10 +49,7 @@ ACCOUNT_ID = "123456789012"  # moto's default account
 ROLE_NAME = "labkit-emulator-sagemaker-role"
 PUBLIC_HUB = "SageMakerPublicHub"
 REPLY_LABEL = "[labkit emulator - no model ran]"
-
-# moto validates endpoint-config instance types against an older list: ml.g5.* is rejected there,
-# ml.g4dn.xlarge / ml.m5.xlarge / ml.p3.2xlarge pass (measured with moto 5.2.5).
-MOTO_REJECTS = ("ml.g5.",)
+ENDPOINT_HEADER = "X-Amzn-SageMaker-Labkit-Endpoint"  # emulator only: see Emulator._queue_reply
 
 
 class EmulatorError(RuntimeError):
@@ -111,7 +111,8 @@ def hub_document(spec: dict, region: str = REGION) -> dict:
         "IncrementalTrainingSupported": bool(keep.get("incremental_training_supported")),
         "Capabilities": [],
         "HostingEcrUri": keep.get("hosting_ecr_uri"),
-        "HostingArtifactUri": f"s3://{bucket}/{keep.get('hosting_prepacked_artifact_key') or keep.get('hosting_artifact_key')}",
+        "HostingArtifactUri": f"s3://{bucket}/"
+                              f"{keep.get('hosting_prepacked_artifact_key') or keep.get('hosting_artifact_key')}",
         "HostingScriptUri": f"s3://{bucket}/{keep.get('hosting_script_key')}",
         "DefaultInferenceInstanceType": keep.get("default_inference_instance_type"),
         "SupportedInferenceInstanceTypes": keep.get("supported_inference_instance_types"),
@@ -170,7 +171,7 @@ class Emulator:
     is process-wide, so one process runs one emulator at a time (:meth:`current` returns it).
     """
 
-    _current: "Emulator | None" = None
+    _current: Emulator | None = None
 
     def __init__(self, region: str = REGION):
         self.region = region
@@ -180,6 +181,9 @@ class Emulator:
         self._tmp: tempfile.TemporaryDirectory | None = None
         self._replied: set[tuple[str, bytes]] = set()
         self._lock = threading.Lock()
+        self._hold_jobs = False
+        self._held: set[str] = set()  # training jobs that "run" until stopped
+        self._stopped: set[str] = set()
         self._credentials = ("labkit-emulator", "labkit-emulator-not-a-secret", None)
         self.role_arn = f"arn:aws:iam::{ACCOUNT_ID}:role/{ROLE_NAME}"
         self.bucket = f"sagemaker-{region}-{ACCOUNT_ID}"
@@ -196,7 +200,7 @@ class Emulator:
         where = self.url or "not started"
         return f"local AWS emulator (moto on {where}; no real resources, no model runs, $0)"
 
-    def start(self) -> "Emulator":
+    def start(self) -> Emulator:
         """Start the server on a free loopback port and point this process's AWS settings at it."""
         if self.running:
             return self
@@ -212,6 +216,7 @@ class Emulator:
         Emulator._current = self
         self.url = _free_loopback_url(server)
         self._replied = set()
+        self._hold_jobs, self._held, self._stopped = False, set(), set()
         try:
             self._post("/moto-api/reset", None)
             self._set_env()
@@ -226,7 +231,8 @@ class Emulator:
             # names an assumed role the SDK can resolve (moto's default caller is an IAM user "moto").
             creds = session.client("sts").assume_role(RoleArn=self.role_arn, RoleSessionName="labkit")["Credentials"]
             self._credentials = (creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
-            for key, value in zip(("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"), self._credentials):
+            names = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+            for key, value in zip(names, self._credentials, strict=True):
                 os.environ[key] = value
             session = self.boto_session()
             s3 = session.client("s3")
@@ -259,11 +265,11 @@ class Emulator:
         self._reset_sdk_caches()
 
     @classmethod
-    def current(cls) -> "Emulator | None":
+    def current(cls) -> Emulator | None:
         """The emulator running in this process, if any."""
         return cls._current
 
-    def __enter__(self) -> "Emulator":
+    def __enter__(self) -> Emulator:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -343,6 +349,9 @@ class Emulator:
         events.register("before-call.sagemaker.DescribeHubContent", self._describe_hub_content)
         events.register("before-call.iam.SimulatePrincipalPolicy", self._simulate_principal_policy)
         events.register("before-call.sagemaker.StopTrainingJob", self._stop_training_job)
+        events.register("before-parameter-build.sagemaker.CreateTrainingJob", self._job_created)
+        events.register("after-call.sagemaker.DescribeTrainingJob", self._job_status)
+        events.register("after-call.sagemaker.ListTrainingJobs", self._job_statuses)
         # queued just before the request leaves, so a call that fails earlier leaves no stale reply behind
         events.register("before-send.sagemaker-runtime.InvokeEndpoint", self._queue_reply)
 
@@ -402,9 +411,49 @@ class Emulator:
         results = [{"EvalActionName": a, "EvalDecision": "allowed", "EvalResourceName": "*"} for a in actions]
         return self._respond(params, 200, {"EvaluationResults": results, "IsTruncated": False})
 
+    # --- training jobs ------------------------------------------------------------------------------
+
+    def keep_training_jobs_running(self, on: bool = True) -> None:
+        """Let training jobs created from now on report ``InProgress`` until StopTrainingJob, then ``Stopped``.
+
+        moto marks every job ``Completed`` at once, which leaves nothing to stop; this stands in for a job
+        that is still training (no container runs either way). Jobs created before keep moto's status.
+        """
+        self._hold_jobs = bool(on)
+
+    def _job_created(self, params, **_):
+        if self._hold_jobs and params.get("TrainingJobName"):
+            self._held.add(params["TrainingJobName"])
+
+    def _held_status(self, item: dict) -> None:
+        name = item.get("TrainingJobName")
+        if name not in self._held or "TrainingJobStatus" not in item:
+            return
+        stopped = name in self._stopped
+        item["TrainingJobStatus"] = "Stopped" if stopped else "InProgress"
+        if "SecondaryStatus" in item:
+            item["SecondaryStatus"] = "Stopped" if stopped else "Training"
+        if not stopped:
+            for key in ("TrainingEndTime", "ModelArtifacts"):
+                item.pop(key, None)
+
+    def _job_status(self, parsed, **_):
+        self._held_status(parsed)
+
+    def _job_statuses(self, parsed, **_):
+        for item in parsed.get("TrainingJobSummaries", []):
+            self._held_status(item)
+
     def _stop_training_job(self, params, **_):
-        # moto 5.2 has no StopTrainingJob (HTTP 500, retried for ~30 s); its jobs complete at once anyway
-        return self._respond(params, 200, {})
+        # moto 5.2 has no StopTrainingJob (HTTP 500, retried for ~30 s): answered here, as AWS would
+        name = json.loads(params.get("body") or b"{}").get("TrainingJobName", "")
+        if name in self._held and name not in self._stopped:
+            self._stopped.add(name)
+            return self._respond(params, 200, {})
+        status = "Stopped" if name in self._stopped else "Completed"  # moto completes the others at once
+        return self._respond(params, 400, {"Error": {
+            "Code": "ValidationException",
+            "Message": f"The request was rejected because the training job is in status {status}."}})
 
     # --- the "model" -----------------------------------------------------------------------------
 
@@ -435,9 +484,12 @@ class Emulator:
         endpoint = parts[1] if len(parts) > 1 else ""
         body = request.body or b""
         body = body.encode() if isinstance(body, str) else bytes(body)
+        # moto 5.2 keys its answers on the Accept and x-amzn-sagemaker-* headers and the body - not on the
+        # endpoint (measured: the same body sent to a second endpoint got the first endpoint's answer). This
+        # header, seen only by moto, makes the endpoint part of its key, as it is part of labkit's.
+        request.headers[ENDPOINT_HEADER] = endpoint
         headers = {str(k).lower(): v.decode() if isinstance(v, bytes) else str(v) for k, v in request.headers.items()}
-        # moto keys its answers on the endpoint, Accept, x-amzn-sagemaker-* headers and body: a repeated
-        # request gets its first answer again and leaves the queue alone, so queue only for new ones
+        # a repeated request gets its first answer again and leaves the queue alone: queue only for new ones
         key = (endpoint, body, tuple(sorted((k, v) for k, v in headers.items()
                                             if k == "accept" or k.startswith("x-amzn-sagemaker"))))
         with self._lock:
@@ -464,15 +516,25 @@ class Emulator:
 
     def resources(self) -> dict[str, list[str]]:
         """Every endpoint, endpoint config and model the emulated account holds (tagged or not)."""
+        from labkit.sagemaker import RESOURCE_KINDS
+
         self._require_running()
         client = self.boto_session().client("sagemaker")
         out = {}
-        for key, call, field, name in (("endpoints", "list_endpoints", "Endpoints", "EndpointName"),
-                                       ("endpoint_configs", "list_endpoint_configs", "EndpointConfigs",
-                                        "EndpointConfigName"),
-                                       ("models", "list_models", "Models", "ModelName")):
+        for spec in RESOURCE_KINDS:
+            if spec.status_key:  # training jobs cannot be deleted: see training_jobs()
+                continue
             names = []
-            for page in client.get_paginator(call).paginate():
-                names += [item[name] for item in page[field]]
-            out[key] = sorted(names)
+            for page in client.get_paginator(spec.list_call).paginate():
+                names += [item[spec.name_key] for item in page[spec.list_key]]
+            out[spec.kind.replace(" ", "_") + "s"] = sorted(names)
         return out
+
+    def training_jobs(self) -> dict[str, str]:
+        """Every training job in the emulated account and its status (as labkit's sessions see it)."""
+        self._require_running()
+        client = self.boto_session().client("sagemaker")
+        jobs = {}
+        for page in client.get_paginator("list_training_jobs").paginate():
+            jobs.update({j["TrainingJobName"]: j["TrainingJobStatus"] for j in page["TrainingJobSummaries"]})
+        return jobs

@@ -1,20 +1,23 @@
-"""Notebook 10: deploy, invoke, fine-tune and delete a SageMaker JumpStart model - and never leave an
-endpoint running.
+"""Notebook 10: deploy, invoke, fine-tune and delete a SageMaker JumpStart model, run labkit's own training
+script as a distributed SageMaker training job - and never leave anything running.
 
 Everything goes through the SageMaker Python SDK 3.x (``ModelBuilder.from_jumpstart_config``,
-``ModelTrainer.from_jumpstart_config``, ``sagemaker.core.resources``). The same functions run against
-a real AWS account or against labkit's local emulator (:mod:`labkit.emulator`); only the endpoint
-URLs and credentials differ. What labkit adds around the SDK:
+``ModelTrainer.from_jumpstart_config``, ``ModelTrainer`` with ``SourceCode`` and ``Torchrun``,
+``sagemaker.core.resources``). The same functions run against a real AWS account or against labkit's
+local emulator (:mod:`labkit.emulator`); only the endpoint URLs and credentials differ. What labkit adds
+around the SDK:
 
 * a cost guard: every call that creates something prints a plan (instance type, count, estimated
-  $/hour from :data:`PRICES_USD_PER_HOUR`) and refuses instance types outside
-  :data:`ALLOWED_INSTANCE_TYPES` or above :data:`MAX_USD_PER_HOUR` unless overridden; a real account
-  is used only after an explicit confirmation (``connect(confirm=True)`` or
+  $/hour from :data:`PRICES_USD_PER_HOUR`, and for training jobs the most the run can cost) and refuses
+  instance types outside :data:`ALLOWED_INSTANCE_TYPES` or above :data:`MAX_USD_PER_HOUR` unless
+  overridden; a real account is used only after an explicit confirmation (``connect(confirm=True)`` or
   ``LABKIT_SAGEMAKER_CONFIRM=1``);
-* tags: every model, endpoint config, endpoint and training job carries ``labkit=notebook-07``, so
+* tags: every model, endpoint config, endpoint and training job carries ``labkit=notebook-10``, so
   :func:`cleanup` (and ``labkit cleanup``) can find what a crashed kernel left behind;
 * guaranteed deletion: :func:`deployment` is a context manager that deletes the endpoint, its
-  endpoint config and the model on exit, on error, and when creation fails half-way.
+  endpoint config and the model on exit, on error, and when creation fails half-way; a training job
+  whose wait is interrupted is stopped. One remover (:func:`remove`, with retries) and one table of
+  resource kinds (:data:`RESOURCE_KINDS`) serve :func:`delete` and :func:`cleanup` alike.
 """
 
 from __future__ import annotations
@@ -27,8 +30,10 @@ import os
 import re
 import secrets
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from pathlib import Path
+from typing import Any
 
 from labkit import config, netguard
 from labkit.emulator import Emulator
@@ -41,7 +46,7 @@ DEFAULT_TRAINING_INSTANCE_TYPE = "ml.g5.xlarge"
 DEFAULT_REGION = "us-east-1"
 
 TAG_KEY = "labkit"
-TAG_VALUE = "notebook-07"
+TAG_VALUE = "notebook-10"  # cleanup matches the key, so older values are found too
 RUN_TAG_KEY = "labkit-run"
 
 # --- cost guard ------------------------------------------------------------------------------------
@@ -62,6 +67,21 @@ PRICES_USD_PER_HOUR: dict[str, float] = {
     "ml.p3.2xlarge": 3.83,
     "ml.g5.12xlarge": 7.09,
     "ml.p4d.24xlarge": 37.69,
+}
+#: GPUs per instance and memory per GPU (GB) - what decides whether a model fits (notebook 10's exercise 10.2).
+#: From AWS's instance-type pages; the SDK's own table (sagemaker/core/image_uri_config/instance_gpu_info.json)
+#: agrees where it has an entry (a test checks). CPU instances have 0 GPUs.
+INSTANCE_GPUS: dict[str, tuple[int, int, str | None]] = {
+    "ml.t3.medium": (0, 0, None),
+    "ml.m5.large": (0, 0, None),
+    "ml.m5.xlarge": (0, 0, None),
+    "ml.m5.2xlarge": (0, 0, None),
+    "ml.g4dn.xlarge": (1, 16, "NVIDIA T4"),
+    "ml.g5.xlarge": (1, 24, "NVIDIA A10G"),
+    "ml.g5.2xlarge": (1, 24, "NVIDIA A10G"),
+    "ml.p3.2xlarge": (1, 16, "NVIDIA V100"),
+    "ml.g5.12xlarge": (4, 24, "NVIDIA A10G"),
+    "ml.p4d.24xlarge": (8, 40, "NVIDIA A100 40GB"),
 }
 #: Instance types labkit creates without an explicit override.
 ALLOWED_INSTANCE_TYPES: tuple[str, ...] = ("ml.m5.xlarge", "ml.g4dn.xlarge", "ml.g5.xlarge", "ml.g5.2xlarge")
@@ -98,6 +118,21 @@ def estimate_cost(instance_type: str, hours: float, instance_count: int = 1) -> 
     return per_hour * hours * instance_count
 
 
+def gpus(instance_type: str) -> tuple[int, int]:
+    """(GPUs per instance, GB of memory per GPU) of ``instance_type``, from :data:`INSTANCE_GPUS`."""
+    if instance_type not in INSTANCE_GPUS:
+        raise KeyError(f"labkit does not know the GPUs of {instance_type!r}: add it to labkit.sagemaker.INSTANCE_GPUS.")
+    count, memory, _ = INSTANCE_GPUS[instance_type]
+    return count, memory
+
+
+def instances() -> list[dict]:
+    """One row per instance type labkit knows: GPUs, memory per GPU, estimated $/hour, allowed by the guard."""
+    return [{"instance type": name, "GPUs": count, "GB per GPU": memory, "GPU": gpu or "-",
+             "est. $/hour": price(name), "allowed": name in ALLOWED_INSTANCE_TYPES}
+            for name, (count, memory, gpu) in INSTANCE_GPUS.items()]
+
+
 @dataclass(frozen=True)
 class Plan:
     """What a call is about to create, and what it costs per hour (an estimate)."""
@@ -108,31 +143,43 @@ class Plan:
     usd_per_hour: float | None
     model_id: str
     target: str = "not connected"
+    max_hours: float | None = None  # a training job's time limit (its stopping condition); None for endpoints
 
     @property
     def total_usd_per_hour(self) -> float | None:
         return None if self.usd_per_hour is None else self.usd_per_hour * self.instance_count
 
+    @property
+    def max_usd(self) -> float | None:
+        """The most a training job can cost: every instance billed until the time limit stops it."""
+        total = self.total_usd_per_hour
+        return None if total is None or self.max_hours is None else total * self.max_hours
+
     def row(self) -> dict:
         total = self.total_usd_per_hour
-        return {"action": self.action, "model": self.model_id, "instance type": self.instance_type,
-                "count": self.instance_count,
-                "est. $/hour": "unknown" if total is None else round(total, 2), "target": self.target}
+        row = {"action": self.action, "model": self.model_id, "instance type": self.instance_type,
+               "count": self.instance_count, "est. $/hour": "unknown" if total is None else round(total, 2)}
+        if self.max_hours is not None:
+            row["time limit (h)"] = self.max_hours
+            row["est. $ at most"] = "unknown" if self.max_usd is None else round(self.max_usd, 2)
+        return {**row, "target": self.target}
 
     def __str__(self) -> str:
         total = self.total_usd_per_hour
         cost = ("no price estimate" if total is None
                 else f"~${total:.2f}/hour (estimate: us-east-1 on-demand, {PRICES_AS_OF})")
+        if self.max_usd is not None:
+            cost += f"; stopped after {self.max_hours:g} h, so at most ~${self.max_usd:.2f}"
         return (f"PLAN  {self.action}: {self.model_id} on {self.instance_count} x {self.instance_type}, "
                 f"{cost}\n      target: {self.target}")
 
 
 def plan(action: str, instance_type: str, instance_count: int = 1, *, model_id: str = DEFAULT_MODEL_ID,
-         target: "Target | None" = None) -> Plan:
+         target: Target | None = None, max_hours: float | None = None) -> Plan:
     """The plan for one resource-creating step (printed before anything is created)."""
     return Plan(action=action, instance_type=instance_type, instance_count=int(instance_count),
                 usd_per_hour=price(instance_type), model_id=model_id,
-                target=target.label if target is not None else "not connected")
+                target=target.label if target is not None else "not connected", max_hours=max_hours)
 
 
 def check_plan(p: Plan, *, allowed: tuple[str, ...] | list[str] | None = None,
@@ -200,7 +247,7 @@ class Target:
         if self.owns_emulator and self.emulator is not None:
             self.emulator.stop()
 
-    def __enter__(self) -> "Target":
+    def __enter__(self) -> Target:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -223,10 +270,12 @@ def credentials_source(session=None) -> str | None:
 
 
 def notebook_plans(target: Target | None = None, *, model_id: str = DEFAULT_MODEL_ID) -> list[Plan]:
-    """The three paid steps of notebook 10: deploy, fine-tune, deploy the fine-tuned model."""
+    """The four paid steps of notebook 10: deploy, fine-tune, deploy the fine-tuned model, the script job."""
     plans = [plan("deploy real-time endpoint", DEFAULT_INSTANCE_TYPE, model_id=model_id, target=target),
              plan("fine-tune (training job)", DEFAULT_TRAINING_INSTANCE_TYPE, model_id=model_id, target=target),
-             plan("deploy the fine-tuned model", DEFAULT_INSTANCE_TYPE, model_id=model_id, target=target)]
+             plan("deploy the fine-tuned model", DEFAULT_INSTANCE_TYPE, model_id=model_id, target=target),
+             plan(SCRIPT_JOB_ACTION, SCRIPT_INSTANCE_TYPE, SCRIPT_INSTANCE_COUNT, model_id=SCRIPT_MODEL,
+                  target=target, max_hours=SCRIPT_MAX_HOURS)]
     if target is None:
         plans = [dataclasses.replace(p, target="an AWS account (dry run: nothing is created)") for p in plans]
     return plans
@@ -627,51 +676,106 @@ def summarize(dep: Deployment, dialogue: str, **params) -> str:
     return generated_text(dep.payload_format, answer)
 
 
-def _is_missing(err: Exception) -> bool:
+# --- removing what labkit created: one table of kinds, one remover -----------------------------------
+
+@dataclass(frozen=True)
+class ResourceKind:
+    """One kind of billable SageMaker resource: how to list it, name it, and remove it with boto3."""
+
+    kind: str
+    list_call: str
+    list_key: str
+    name_key: str
+    arn_key: str
+    remove_call: str  # training jobs cannot be deleted, only stopped
+    status_key: str | None = None  # only items in an ACTIVE status are acted on (training jobs)
+
+    @property
+    def verb(self) -> str:
+        return self.remove_call.split("_", 1)[0]  # "delete" or "stop"
+
+
+#: In removal order: running training jobs first (they bill), endpoints before their configs, configs before models.
+RESOURCE_KINDS: tuple[ResourceKind, ...] = (
+    ResourceKind("training job", "list_training_jobs", "TrainingJobSummaries", "TrainingJobName", "TrainingJobArn",
+                 "stop_training_job", status_key="TrainingJobStatus"),
+    ResourceKind("endpoint", "list_endpoints", "Endpoints", "EndpointName", "EndpointArn", "delete_endpoint"),
+    ResourceKind("endpoint config", "list_endpoint_configs", "EndpointConfigs", "EndpointConfigName",
+                 "EndpointConfigArn", "delete_endpoint_config"),
+    ResourceKind("model", "list_models", "Models", "ModelName", "ModelArn", "delete_model"),
+)
+KINDS = {k.kind: k for k in RESOURCE_KINDS}
+ACTIVE = ("InProgress",)  # a training job in this status bills; Completed / Failed / Stopped ones do not
+
+
+def _already_gone(err: Exception, kind: ResourceKind) -> bool:
+    """A "not found" (or, for a training job, "not running any more") counts as removed."""
     response = getattr(err, "response", None) or {}
     code = response.get("Error", {}).get("Code", "")
-    message = response.get("Error", {}).get("Message", "")
-    return "NotFound" in code or (code == "ValidationException" and "not find" in message.lower())
+    message = response.get("Error", {}).get("Message", "").lower()
+    if "NotFound" in code or (code == "ValidationException" and ("not find" in message or "not found" in message)):
+        return True
+    return kind.verb == "stop" and code == "ValidationException" and "status" in message
 
 
-def _delete_one(target: Target, kind: str, name: str) -> None:
-    sdk = _sdk()
-    session, region = target.boto_session, target.region
-    try:
-        if kind == "endpoint":
-            endpoint = sdk.Endpoint.get(endpoint_name=name, session=session, region=region)
-            endpoint.delete()
-            endpoint.wait_for_delete(poll=target.poll_seconds, timeout=1800)
-        elif kind == "endpoint config":
-            sdk.EndpointConfig.get(endpoint_config_name=name, session=session, region=region).delete()
-        else:
-            sdk.Model.get(model_name=name, session=session, region=region).delete()
-    except Exception as err:
-        if not _is_missing(err):
-            raise
+def _on_loopback(client) -> bool:
+    """True for the emulator (a loopback endpoint): labkit then polls and retries without long pauses."""
+    from urllib.parse import urlsplit
+
+    host = urlsplit(client.meta.endpoint_url).hostname or ""
+    return host in ("127.0.0.1", "localhost", "::1")
+
+
+def remove(client, kind: str, name: str, *, attempts: int = 3, pause_s: float | None = None,
+           timeout_s: int = 1800) -> str | None:
+    """Delete (or, for a training job, stop) one resource, retrying; None when done, else the last error.
+
+    "Not found" counts as done. An endpoint is waited for until it is gone, so its config and model can
+    follow. Used by :func:`delete` (one deployment) and :func:`cleanup` (everything labkit-tagged).
+    """
+    spec = KINDS[kind]
+    local = _on_loopback(client)
+    pause = (0.2 if local else 5.0) if pause_s is None else pause_s
+    error = None
+    for attempt in range(1, attempts + 1):
+        try:
+            getattr(client, spec.remove_call)(**{spec.name_key: name})
+            if kind == "endpoint":
+                delay = 1 if local else 15
+                client.get_waiter("endpoint_deleted").wait(
+                    EndpointName=name, WaiterConfig={"Delay": delay, "MaxAttempts": max(1, timeout_s // delay)})
+            return None
+        except Exception as err:
+            if _already_gone(err, spec):
+                return None
+            error = f"{type(err).__name__}: {err}"
+            if attempt < attempts:
+                time.sleep(pause * attempt)
+    return error
+
+
+def remove_all(client, found: list[tuple[str, str]], *, region: str, attempts: int = 3,
+               pause_s: float | None = None, quiet: bool = True) -> None:
+    """Remove every (kind, name) in order; raise one :class:`CleanupIncomplete` naming whatever is left."""
+    leftovers = []
+    for kind, name in found:
+        if not quiet:
+            print(f"{'stopping' if KINDS[kind].verb == 'stop' else 'deleting'} {kind:<16} {name}")
+        error = remove(client, kind, name, attempts=attempts, pause_s=pause_s)
+        if error is not None:
+            leftovers.append((kind, name, error))
+    if leftovers:
+        lines = "\n".join(f"  {kind} {name}: {why}" for kind, name, why in leftovers)
+        raise CleanupIncomplete(
+            f"Could not remove:\n{lines}\nThey may still cost money. Retry with `labkit cleanup --region {region}` "
+            f"(it finds everything tagged {TAG_KEY}=...), or remove them in the SageMaker console.",
+            [(kind, name) for kind, name, _ in leftovers])
 
 
 def delete(dep: Deployment, *, attempts: int = 3, quiet: bool = False) -> None:
     """Delete the endpoint, then its endpoint config, then the model - retrying, and reporting leftovers."""
     target = dep.target
-    pause = 0.2 if target.is_emulator else 10.0
-    leftovers: list[tuple[str, str, str]] = []
-    for kind, name in dep.resources():
-        for attempt in range(1, attempts + 1):
-            try:
-                _delete_one(target, kind, name)
-                break
-            except Exception as err:
-                if attempt == attempts:
-                    leftovers.append((kind, name, f"{type(err).__name__}: {err}"))
-                else:
-                    time.sleep(pause * attempt)
-    if leftovers:
-        lines = "\n".join(f"  {kind} {name}: {why}" for kind, name, why in leftovers)
-        raise CleanupIncomplete(
-            f"Could not delete:\n{lines}\nThey may still cost money. Retry with `labkit cleanup --region "
-            f"{target.region}` (it finds everything tagged {TAG_KEY}={TAG_VALUE}).",
-            [(kind, name) for kind, name, _ in leftovers])
+    remove_all(target.boto_session.client("sagemaker"), dep.resources(), region=target.region, attempts=attempts)
     if not quiet:
         print(f"Deleted endpoint, endpoint config and model {dep.endpoint_name}.")
 
@@ -694,11 +798,13 @@ def deployment(target: Target, model_id: str = DEFAULT_MODEL_ID, **kwargs) -> It
 def training_records(split: str = "train", limit: int | None = None) -> list[dict]:
     """The project's DialogSum-style dialogues as JumpStart text2text training records (prompt, completion)."""
     from labkit import prompts
-    from labkit.data import SPLIT_FILES, read_jsonl
+    from labkit.data import SPLIT_FILES, read_dialogsum_file
 
     folder = config.data_dir() / "dialogsum"
-    path = next((folder / name for name in SPLIT_FILES[split] if (folder / name).is_file()), folder / SPLIT_FILES[split][0])
-    records = [{"prompt": prompts.zero_shot(r["dialogue"]), "completion": r["summary"]} for r in read_jsonl(path)]
+    path = next((folder / name for name in SPLIT_FILES[split] if (folder / name).is_file()),
+                folder / SPLIT_FILES[split][0])
+    records = [{"prompt": prompts.zero_shot(r["dialogue"]), "completion": r["summary"]}
+               for r in read_dialogsum_file(path)]
     return records[:limit] if limit else records
 
 
@@ -726,23 +832,51 @@ class TrainingRun:
     model_version: str
 
 
-def check_hyperparameters(hyperparameters: dict, spec: list[dict]) -> dict:
-    """Hyperparameters as JumpStart sends them: known names only, every value a string."""
+def unknown_name(name: str, known, what: str) -> str | None:
+    """None if ``name`` is in ``known``; else the message for it, with the closest known name as a hint.
+
+    The one name check behind :func:`check_hyperparameters` (JumpStart), :func:`script_hyperparameters`
+    (labkit.train's flags) and notebook 10's checks.
+    """
     import difflib
 
+    known = [k for k in known if not k.startswith("sagemaker_")]
+    if name in known:
+        return None
+    if name.startswith("sagemaker_"):
+        return f"{name!r}: the SDK drops every hyperparameter whose name starts with 'sagemaker_'. Leave it out."
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return f"{name!r} is not {what}.{hint} It lists: {', '.join(known)}."
+
+
+def check_hyperparameters(hyperparameters: dict, spec: list[dict]) -> dict:
+    """Hyperparameters as JumpStart sends them: known names only, every value a string."""
     known = {h["name"]: h for h in spec}
     out = {}
     for name, value in hyperparameters.items():
-        if name not in known:
-            close = difflib.get_close_matches(name, known, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise ValueError(f"{name!r} is not a hyperparameter of this model's spec.{hint} "
-                             f"It lists: {', '.join(n for n in known if not n.startswith('sagemaker_'))}.")
+        problem = unknown_name(name, known, "a hyperparameter of this model's spec")
+        if problem:
+            raise ValueError(problem)
         options = [str(o) for o in known[name]["options"]]
         if options and str(value) not in options:
             raise ValueError(f"{name}={value!r}: the spec allows {options}.")
         out[name] = value if isinstance(value, str) else json.dumps(value) if isinstance(value, bool) else str(value)
     return out
+
+
+def _wait_or_stop(target: Target, job, timeout_s: int) -> None:
+    """Wait for a training job; if the wait ends any other way (Ctrl-C, the ■ button, a timeout), stop the job
+    - it bills until it ends - and re-raise."""
+    try:
+        job.wait(poll=target.poll_seconds, timeout=timeout_s)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            job.refresh()
+            if job.training_job_status in ACTIVE:
+                job.stop()
+                print(f"Stopped training job {job.training_job_name} so it stops billing.")
+        raise
 
 
 def fine_tune(target: Target, training_data: str, hyperparameters: dict | None = None, *,
@@ -790,15 +924,7 @@ def fine_tune(target: Target, training_data: str, hyperparameters: dict | None =
     job = trainer._latest_training_job  # the SDK's own handle on the job it just created
     print(f"Training job {job.training_job_name} started ({'LoRA' if lora else 'full fine-tuning'}).")
     if wait:
-        try:
-            job.wait(poll=target.poll_seconds, timeout=timeout_s)
-        except BaseException:
-            with contextlib.suppress(Exception):
-                job.refresh()
-                if job.training_job_status == "InProgress":
-                    job.stop()
-                    print(f"Stopped training job {job.training_job_name} so it stops billing.")
-            raise
+        _wait_or_stop(target, job, timeout_s)
     job.refresh()
     artifacts = getattr(getattr(job, "model_artifacts", None), "s3_model_artifacts", None)
     return TrainingRun(job_name=job.training_job_name, status=job.training_job_status,
@@ -806,67 +932,291 @@ def fine_tune(target: Target, training_data: str, hyperparameters: dict | None =
                        lora=bool(lora), model_id=model_id, model_version=version)
 
 
+# --- labkit's own training script as a distributed SageMaker training job -------------------------
+
+SCRIPT_MODULE = "labkit.train"  # submitted by name: this module never imports it
+SCRIPT_ENTRY = "labkit_train.py"  # torchrun needs a file: this one runs SCRIPT_MODULE as `python -m` would
+SCRIPT_JOB_ACTION = "distributed training job (labkit.train under torchrun)"
+SCRIPT_MODEL = "labkit.train (the course profile's FLAN-T5-base)"
+SCRIPT_INSTANCE_TYPE = "ml.g4dn.xlarge"  # one 16 GB T4 per instance: full fine-tuning of FLAN-T5-base fits
+SCRIPT_INSTANCE_COUNT = 2
+SCRIPT_MAX_HOURS = 2.0  # the job's stopping condition: SageMaker stops it (and its bill) after this long
+SCRIPT_OUTPUT_DIR = "/opt/ml/model"  # what SageMaker uploads to S3 (model.tar.gz) when the job ends
+#: The PyTorch training image (an AWS Deep Learning Container): the newest version sagemaker 3.27's image
+#: table lists. It brings torch and CUDA; requirements.txt adds what labkit.train needs on top.
+PYTORCH_VERSION = "2.10"
+#: labkit.train's flags that take a value (``--name value``) - a test compares them with its argument parser.
+SCRIPT_FLAGS = ("method", "max-steps", "output-dir", "seed", "per-device-batch-size", "learning-rate",
+                "logging-steps", "save-steps", "n-train", "fsdp")
+SCRIPT_REQUIRED = ("method", "max-steps", "output-dir")
+SCRIPT_SWITCHES = ("resume",)  # on/off flags without a value: a hyperparameter cannot express them
+#: The distributions labkit.train imports besides torch (measured: the modules a 2-step run loads), with the
+#: version ranges of labkit's own requirements.
+TRAINING_REQUIREMENTS = ("transformers", "tokenizers", "datasets", "accelerate", "peft", "sentencepiece",
+                         "huggingface_hub", "pandas", "numpy", "tqdm", "filelock")
+
+
+def script_hyperparameters(hyperparameters: dict) -> dict[str, str]:
+    """Check hyperparameters for labkit.train and return them as the job sends them (every value a string).
+
+    SageMaker's torchrun driver turns each one into ``--<name> <value>`` on the script's command line
+    (:func:`container_command`), so a name must be one of labkit.train's flags, spelled as on the command
+    line without the dashes. Raises ValueError with what to change.
+    """
+    out = {}
+    for name, value in hyperparameters.items():
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"Hyperparameter names are strings, got {name!r}.")
+        if name.startswith("-"):
+            raise ValueError(f"Write {name.lstrip('-')!r}, not {name!r}: the SDK's driver adds the '--' itself.")
+        if name in SCRIPT_SWITCHES:
+            raise ValueError(f"--{name} is an on/off flag without a value, but the driver passes every hyperparameter "
+                             f"as '--{name} <value>', which labkit.train rejects. Leave it out (labkit.train resumes "
+                             "from a checkpoint in --output-dir anyway).")
+        problem = unknown_name(name, SCRIPT_FLAGS, f"a flag of `python -m {SCRIPT_MODULE}`")
+        if problem:
+            if "_" in name and name.replace("_", "-") in SCRIPT_FLAGS:
+                problem = (f"{name!r}: the driver passes the name as it is ('--{name}'), and labkit.train's flag is "
+                           f"'--{name.replace('_', '-')}'. Use {name.replace('_', '-')!r}.")
+            raise ValueError(problem)
+        if value is None or isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise ValueError(f"{name}={value!r}: give a number or a string (it becomes '--{name} <value>').")
+        out[name] = value if isinstance(value, str) else json.dumps(value)
+    missing = [name for name in SCRIPT_REQUIRED if name not in out]
+    if missing:
+        raise ValueError(f"labkit.train requires {', '.join('--' + m for m in missing)}: add "
+                         f"{', '.join(repr(m) for m in missing)}.")
+    output_dir = out["output-dir"].rstrip("/")
+    if output_dir != SCRIPT_OUTPUT_DIR and not output_dir.startswith(SCRIPT_OUTPUT_DIR + "/"):
+        raise ValueError(f"output-dir={out['output-dir']!r}: when the job ends SageMaker uploads only "
+                         f"{SCRIPT_OUTPUT_DIR} (SM_MODEL_DIR) to S3; anything written elsewhere is lost with the "
+                         f"instance. Use {SCRIPT_OUTPUT_DIR!r}.")
+    return out
+
+
+def container_command(hyperparameters: dict, instance_count: int = 1, processes_per_node: int = 1) -> list[str]:
+    """The command SageMaker's torchrun driver runs on each instance for these hyperparameters.
+
+    The same steps as ``sagemaker/train/container_drivers/distributed_drivers/torchrun_driver.py`` (a test
+    compares them), using the SDK's own ``hyperparameters_to_cli_args``. Multi-node values the container
+    only knows at run time are shown as ``$SM_...``.
+    """
+    _sdk()
+    from sagemaker.train.container_drivers.common.utils import hyperparameters_to_cli_args
+
+    command = ["torchrun", f"--nnodes={instance_count}", f"--nproc_per_node={processes_per_node}"]
+    if instance_count > 1:
+        command += ["--master_addr=$SM_MASTER_ADDR", "--master_port=$SM_MASTER_PORT",
+                    "--node_rank=$SM_CURRENT_HOST_RANK"]
+    return command + [SCRIPT_ENTRY] + hyperparameters_to_cli_args(
+        {k: v if isinstance(v, str) else json.dumps(v) for k, v in hyperparameters.items()})
+
+
+def training_requirements() -> list[str]:
+    """requirements.txt for the training container: :data:`TRAINING_REQUIREMENTS` with labkit's version ranges."""
+    import importlib.metadata
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    wanted = [canonicalize_name(n) for n in TRAINING_REQUIREMENTS]
+    try:
+        declared = importlib.metadata.requires("labkit") or []
+    except importlib.metadata.PackageNotFoundError:
+        import tomllib
+
+        declared = tomllib.loads((config.REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"][
+            "dependencies"]
+    ranges = {}
+    for line in declared:
+        req = Requirement(line)
+        if req.marker is None and canonicalize_name(req.name) in wanted:
+            ranges[canonicalize_name(req.name)] = f"{req.name}{req.specifier}"
+    return [ranges.get(name, name) for name in wanted]
+
+
+ENTRY_SCRIPT_TEXT = f'''"""SageMaker entry point written by labkit.sagemaker.stage_training_code (notebook 10).
+
+SageMaker's torchrun driver starts this file once per process, with the job's hyperparameters as
+`--name value` arguments. It runs {SCRIPT_MODULE} exactly as `python -m {SCRIPT_MODULE}` would; the labkit
+package next to this file is the one it imports.
+"""
+import runpy
+
+runpy.run_module("{SCRIPT_MODULE}", run_name="__main__", alter_sys=True)
+'''
+
+
+def stage_training_code(folder: str | os.PathLike) -> Path:
+    """Write what the training job uploads as its code channel into ``folder`` and return it.
+
+    ``labkit/`` (this package, without caches), ``data/dialogsum/`` (the project's dialogues, for the tiny
+    profile; the course profile reads DialogSum from the Hugging Face Hub), ``requirements.txt``
+    (:func:`training_requirements`) and :data:`SCRIPT_ENTRY`.
+    """
+    import shutil
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    package = Path(__file__).resolve().parent
+    shutil.copytree(package, folder / "labkit", dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints"))
+    dialogues = config.data_dir() / "dialogsum"
+    (folder / "data" / "dialogsum").mkdir(parents=True, exist_ok=True)
+    for path in sorted(dialogues.glob("*.jsonl")) + [dialogues / "README.md"]:
+        if path.is_file():
+            shutil.copy2(path, folder / "data" / "dialogsum" / path.name)
+    (folder / "requirements.txt").write_text("\n".join(training_requirements()) + "\n", encoding="utf-8")
+    (folder / SCRIPT_ENTRY).write_text(ENTRY_SCRIPT_TEXT, encoding="utf-8")
+    return folder
+
+
+def training_image(target: Target, instance_type: str = SCRIPT_INSTANCE_TYPE, version: str = PYTORCH_VERSION) -> str:
+    """The PyTorch training image URI for the target's region and the instance's processor (GPU or CPU)."""
+    _sdk()
+    from sagemaker.core import image_uris
+
+    return image_uris.retrieve("pytorch", region=target.region, version=version, instance_type=instance_type,
+                               image_scope="training")
+
+
+@dataclass
+class ScriptJob:
+    """A training job that runs labkit.train: what was sent, where it ran, and where the model is."""
+
+    job_name: str
+    status: str
+    instance_type: str
+    instance_count: int
+    processes_per_node: int
+    hyperparameters: dict
+    image: str
+    code: str | None
+    artifacts: str | None
+    plan: Plan
+    run_id: str
+
+    @property
+    def command(self) -> list[str]:
+        """What torchrun runs on each instance (see :func:`container_command`)."""
+        return container_command(self.hyperparameters, self.instance_count, self.processes_per_node)
+
+
+def train_script(target: Target, hyperparameters: dict, *, instance_type: str = SCRIPT_INSTANCE_TYPE,
+                 instance_count: int = SCRIPT_INSTANCE_COUNT, processes_per_node: int | None = None,
+                 profile: str = "course", max_hours: float = SCRIPT_MAX_HOURS, wait: bool = True,
+                 timeout_s: int | None = None, allowed: tuple[str, ...] | list[str] | None = None,
+                 max_usd_per_hour: float | None = None, override: bool = False) -> ScriptJob:
+    """Run ``python -m labkit.train`` as a SageMaker training job on ``instance_count`` instances under torchrun.
+
+    The SDK 3 way: ``ModelTrainer(training_image=<PyTorch image>, source_code=SourceCode(source_dir,
+    requirements, entry_script), distributed=Torchrun(process_count_per_node), compute=Compute(instance_type,
+    instance_count), stopping_condition, hyperparameters, environment, tags)`` then ``train(wait=False)``.
+    One process per GPU by default. The hyperparameters are checked first (:func:`script_hyperparameters`),
+    then the plan - the most the job can cost before ``max_hours`` stops it - goes through the cost guard;
+    nothing is uploaded or created before both pass. Interrupting the wait stops the job.
+    """
+    hp = script_hyperparameters(hyperparameters)
+    p = plan(SCRIPT_JOB_ACTION, instance_type, instance_count, model_id=SCRIPT_MODEL, target=target,
+             max_hours=max_hours)
+    print(p)
+    check_plan(p, allowed=allowed, max_usd_per_hour=max_usd_per_hour, override=override)
+    _require_confirmed(target, p)
+    if not max_hours > 0:
+        raise ValueError(f"max_hours must be positive, got {max_hours}.")
+    if processes_per_node is None:
+        processes_per_node = max(1, gpus(instance_type)[0]) if instance_type in INSTANCE_GPUS else 1
+    sdk = _sdk()
+    from sagemaker.core.training.configs import SourceCode, StoppingCondition
+    from sagemaker.train.distributed import Torchrun
+
+    run_id = _run_id()
+    image = training_image(target, instance_type)
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="labkit-train-code-") as folder:
+        stage_training_code(folder)
+        trainer = sdk.ModelTrainer(
+            training_image=image,
+            source_code=SourceCode(source_dir=folder, requirements="requirements.txt", entry_script=SCRIPT_ENTRY),
+            distributed=Torchrun(process_count_per_node=processes_per_node),
+            compute=sdk.Compute(instance_type=instance_type, instance_count=int(instance_count)),
+            stopping_condition=StoppingCondition(max_runtime_in_seconds=int(max_hours * 3600)),
+            hyperparameters=hp, environment={"LABKIT_PROFILE": profile}, role=target.role_arn,
+            sagemaker_session=target.sagemaker_session,
+            base_job_name=f"labkit-train-{run_id[-4:]}",  # the SDK appends a timestamp in seconds
+            tags=[sdk.Tag(key=t["Key"], value=t["Value"]) for t in tags(run_id)])
+        sdk.quiet()
+        trainer.train(wait=False, logs=False)  # uploads the code folder, then CreateTrainingJob
+    job = trainer._latest_training_job  # the SDK's own handle on the job it just created
+    print(f"Training job {job.training_job_name} started: {instance_count} x {instance_type}, "
+          f"{processes_per_node} process(es) per instance.")
+    if wait:
+        _wait_or_stop(target, job, timeout_s or int(max_hours * 3600) + 900)
+    job.refresh()
+    channels = {c.channel_name: c for c in (job.input_data_config or [])}
+    code = getattr(getattr(getattr(channels.get("code"), "data_source", None), "s3_data_source", None), "s3_uri", None)
+    artifacts = getattr(getattr(job, "model_artifacts", None), "s3_model_artifacts", None)
+    return ScriptJob(job_name=job.training_job_name, status=job.training_job_status, instance_type=instance_type,
+                     instance_count=int(instance_count), processes_per_node=processes_per_node, hyperparameters=hp,
+                     image=image, code=code if isinstance(code, str) else None,
+                     artifacts=artifacts if isinstance(artifacts, str) else None, plan=p, run_id=run_id)
+
+
+def stop_training_job(target: Target, job_name: str) -> str:
+    """Stop a training job if it is still running; returns its status afterwards (it bills until it ends)."""
+    client = target.boto_session.client("sagemaker")
+    error = remove(client, "training job", job_name)
+    if error:
+        raise CleanupIncomplete(f"Could not stop training job {job_name}: {error}", [("training job", job_name)])
+    return client.describe_training_job(TrainingJobName=job_name)["TrainingJobStatus"]
+
+
 # --- finding what was left behind ------------------------------------------------------------------
 
-_KINDS = (  # deletion order: endpoints before their configs, configs before models
-    ("endpoint", "list_endpoints", "Endpoints", "EndpointName", "EndpointArn", "delete_endpoint"),
-    ("endpoint config", "list_endpoint_configs", "EndpointConfigs", "EndpointConfigName", "EndpointConfigArn",
-     "delete_endpoint_config"),
-    ("model", "list_models", "Models", "ModelName", "ModelArn", "delete_model"),
-)
-
-
 def tagged_resources(client) -> list[tuple[str, str]]:
-    """(kind, name) of every endpoint, endpoint config and model in the region tagged ``labkit``."""
+    """(kind, name) of every labkit-tagged running training job, endpoint, endpoint config and model in the region.
+
+    Finished training jobs are left out: they no longer bill, and they cannot be deleted.
+    """
     found = []
-    for kind, call, field_name, name_key, arn_key, _ in _KINDS:
-        for page in client.get_paginator(call).paginate():
-            for item in page[field_name]:
-                tags_ = client.list_tags(ResourceArn=item[arn_key]).get("Tags", [])
+    for spec in RESOURCE_KINDS:
+        for page in client.get_paginator(spec.list_call).paginate():
+            for item in page[spec.list_key]:
+                if spec.status_key and item.get(spec.status_key) not in ACTIVE:
+                    continue
+                tags_ = client.list_tags(ResourceArn=item[spec.arn_key]).get("Tags", [])
                 if any(t["Key"] == TAG_KEY for t in tags_):
-                    found.append((kind, item[name_key]))
+                    found.append((spec.kind, item[spec.name_key]))
     return found
 
 
 def cleanup(target: Target | None = None, *, region: str | None = None, dry_run: bool = False,
             boto_session=None) -> list[tuple[str, str]]:
-    """List every labkit-tagged endpoint, endpoint config and model in the region, and delete them.
+    """Stop every labkit-tagged running training job and delete every labkit-tagged endpoint, endpoint config
+    and model in the region (what ``labkit cleanup`` runs).
 
     ``dry_run=True`` only lists. Returns the (kind, name) pairs found. Raises :class:`CleanupIncomplete`
-    if something could not be deleted.
+    if something could not be removed. S3 objects (training data, artifacts) and Studio spaces are not touched.
     """
     import boto3
 
+    running = Emulator.current()
+    if boto_session is None and target is None and running is not None and running.running \
+            and os.environ.get("AWS_ENDPOINT_URL") == running.url:
+        boto_session = running.boto_session()  # this process's AWS settings point at the emulator: use its session
     session = boto_session or (target.boto_session if target else boto3.Session(region_name=region))
     region = session.region_name
     client = session.client("sagemaker", region_name=region)
     found = tagged_resources(client)
     if not found:
-        print(f"No labkit-tagged endpoints, endpoint configs or models in {region}.")
+        print(f"No labkit-tagged running training jobs, endpoints, endpoint configs or models in {region}.")
         return found
-    for kind, name in found:
-        print(f"{'would delete' if dry_run else 'deleting'} {kind:<16} {name}")
     if dry_run:
-        print(f"Dry run: nothing deleted ({len(found)} labkit resource(s) in {region}).")
+        for kind, name in found:
+            print(f"would {KINDS[kind].verb} {kind:<16} {name}")
+        print(f"Dry run: nothing changed ({len(found)} labkit resource(s) in {region}).")
         return found
-    delete_call = {kind: deleter for kind, *_, deleter in _KINDS}
-    arg = {"endpoint": "EndpointName", "endpoint config": "EndpointConfigName", "model": "ModelName"}
-    leftovers = []
-    for kind, name in found:
-        for attempt in range(3):
-            try:
-                getattr(client, delete_call[kind])(**{arg[kind]: name})
-                break
-            except Exception as err:
-                if _is_missing(err):
-                    break
-                if attempt == 2:
-                    leftovers.append((kind, name))
-                    print(f"could not delete {kind} {name}: {err}")
-                else:
-                    time.sleep(1 + attempt)
-    if leftovers:
-        raise CleanupIncomplete(f"{len(leftovers)} resource(s) could not be deleted; run `labkit cleanup` again "
-                                "or delete them in the SageMaker console.", leftovers)
-    print(f"Deleted {len(found)} labkit resource(s) in {region}.")
+    remove_all(client, found, region=region, quiet=False)
+    print(f"Removed {len(found)} labkit resource(s) in {region}.")
     return found

@@ -2,7 +2,7 @@
 
 import pytest
 
-from labkit import checks, prompts
+from labkit import checks
 
 
 def test_weekend_cost_check():
@@ -27,49 +27,85 @@ def test_weekend_cost_check():
         checks.check_weekend_cost(None)
 
 
-def test_invoke_payload_check():
-    from labkit import sagemaker
+# --- 10.2: a learner's pick_instance, right and wrong -----------------------------------------------
 
-    fmt = sagemaker.TEXT2TEXT_FALLBACK
-    dialogue = "#Person1#: Lunch?\n#Person2#: Sure."
-    prompt = prompts.zero_shot(dialogue)
-    checks.check_invoke_payload({"text_inputs": prompt, "max_length": 100}, fmt, prompt, 100)
-    checks.check_invoke_payload(sagemaker.build_payload(fmt, prompt, max_length=100), fmt, prompt, 100)
-    with pytest.raises(checks.CheckFailed, match="under 'text_inputs', not 'inputs'"):
-        checks.check_invoke_payload({"inputs": prompt, "max_length": 100}, fmt, prompt, 100)
-    with pytest.raises(checks.CheckFailed, match="only part of the prompt"):
-        checks.check_invoke_payload({"text_inputs": dialogue, "max_length": 100}, fmt, prompt, 100)
-    with pytest.raises(checks.CheckFailed, match="'max_length', not 'max_new_tokens'"):
-        checks.check_invoke_payload({"text_inputs": prompt, "max_new_tokens": 100}, fmt, prompt, 100)
-    with pytest.raises(checks.CheckFailed, match="integer"):
-        checks.check_invoke_payload({"text_inputs": prompt, "max_length": "100"}, fmt, prompt, 100)
-    with pytest.raises(checks.CheckFailed, match="should be 100"):
-        checks.check_invoke_payload({"text_inputs": prompt, "max_length": 50}, fmt, prompt, 100)
-    with pytest.raises(checks.CheckFailed, match="not a JSON string"):
-        checks.check_invoke_payload('{"text_inputs": "x", "max_length": 100}', fmt, prompt, 100)
+def _pick(bytes_per_parameter=24, per_gpu=True, cheapest=True, none_when_nothing_fits=True, as_row=False):
+    def pick_instance(n_params, instances):
+        need = n_params * bytes_per_parameter / 1e9
+        memory = instances["GB per GPU"] if per_gpu else instances["GB per GPU"] * instances["GPUs"]
+        fits = instances[(instances["GPUs"] > 0) & (memory >= need)]
+        if fits.empty:
+            if none_when_nothing_fits:
+                return None
+            return instances.sort_values("est. $/hour").iloc[0]["instance type"]
+        row = fits.sort_values("est. $/hour").iloc[0] if cheapest else fits.iloc[0]
+        return row if as_row else row["instance type"]
+
+    return pick_instance
 
 
-SPEC_07 = [{"name": n, "options": []} for n in ("epochs", "learning_rate", "lora_r", "lora_alpha")] + [
-    {"name": "peft_type", "options": ["none", "lora"]}, {"name": "sagemaker_program", "options": []}]
-WANT_07 = {"epochs": 1, "learning_rate": 0.001, "lora_r": 32, "lora_alpha": 32}
+def test_pick_instance_check_accepts_the_right_function():
+    checks.check_pick_instance(_pick())
+
+    def in_gib(n_params, instances):  # GiB instead of GB changes no answer
+        fits = instances[instances["GB per GPU"] >= n_params * 24 / 2**30]
+        return None if fits.empty else fits.loc[fits["est. $/hour"].idxmin(), "instance type"]
+
+    checks.check_pick_instance(in_gib)
 
 
-def test_training_hyperparameters_check():
-    right = {"peft_type": "lora", "epochs": "1", "learning_rate": "0.001", "lora_r": "32", "lora_alpha": "32"}
-    checks.check_training_hyperparameters(right, SPEC_07, True, WANT_07)
-    checks.check_training_hyperparameters({**right, "learning_rate": "1e-3"}, SPEC_07, True, WANT_07)
-    with pytest.raises(checks.CheckFailed, match="as a string.*'32'"):
-        checks.check_training_hyperparameters({**right, "lora_r": 32}, SPEC_07, True, WANT_07)
-    with pytest.raises(checks.CheckFailed, match="calls it 'lora_r'"):
-        checks.check_training_hyperparameters({**{k: v for k, v in right.items() if k != "lora_r"},
-                                               "lora_rank": "32"}, SPEC_07, True, WANT_07)
-    with pytest.raises(checks.CheckFailed, match="peft_type='lora'"):
-        checks.check_training_hyperparameters({k: v for k, v in right.items() if k != "peft_type"},
-                                              SPEC_07, True, WANT_07)
-    with pytest.raises(checks.CheckFailed, match="lora_r should be '32'"):
-        checks.check_training_hyperparameters({**right, "lora_r": "8"}, SPEC_07, True, WANT_07)
-    with pytest.raises(checks.CheckFailed, match="drops"):
-        checks.check_training_hyperparameters({**right, "sagemaker_program": "x.py"}, SPEC_07, True, WANT_07)
-    with pytest.raises(checks.CheckFailed, match="no LoRA option"):  # a spec without LoRA
-        checks.check_training_hyperparameters(right, SPEC_07, False, WANT_07)
-    checks.check_training_hyperparameters({"epochs": "1", "learning_rate": "0.001"}, SPEC_07, False, WANT_07)
+@pytest.mark.parametrize("wrong,hint", [
+    (_pick(per_gpu=False), "ONE GPU|GB per GPU"),
+    (_pick(bytes_per_parameter=4), "24 bytes per parameter"),
+    (_pick(bytes_per_parameter=16), "24 bytes per parameter"),
+    (_pick(cheapest=False), "first instance in the table"),
+    (_pick(none_when_nothing_fits=False), "return None"),
+    (_pick(as_row=True), "as a string"),
+])
+def test_pick_instance_check_rejects_plausible_mistakes(wrong, hint):
+    with pytest.raises(checks.CheckFailed, match=hint):
+        checks.check_pick_instance(wrong)
+
+
+def test_pick_instance_check_lets_the_lab_stub_through_and_reports_crashes():
+    def stub(n_params, instances):
+        raise NotImplementedError
+
+    with pytest.raises(NotImplementedError):
+        checks.check_pick_instance(stub)
+    with pytest.raises(checks.CheckFailed, match="KeyError"):
+        checks.check_pick_instance(lambda n, instances: instances["memory"])
+    with pytest.raises(checks.CheckFailed, match="function"):
+        checks.check_pick_instance("ml.g4dn.xlarge")
+
+
+# --- 10.3: hyperparameters for labkit.train under torchrun -----------------------------------------
+
+ARGS = {"n_train": 12460, "global_batch": 8, "processes": 2}
+RIGHT = {"method": "full", "max-steps": 1558, "per-device-batch-size": 4, "output-dir": "/opt/ml/model"}
+
+
+def test_script_hyperparameters_check_accepts_the_right_dict():
+    checks.check_script_hyperparameters(RIGHT, **ARGS)
+    checks.check_script_hyperparameters({k: str(v) for k, v in RIGHT.items()} | {"seed": 7}, **ARGS)  # strings too
+
+
+@pytest.mark.parametrize("change,hint", [
+    ({"max_steps": 1558, "max-steps": None}, "'--max_steps'.*Use 'max-steps'"),
+    ({"--method": "full", "method": None}, "adds the '--' itself"),
+    ({"resume": True}, "on/off flag"),
+    ({"epochs": 1}, "not a flag of"),
+    ({"output-dir": "runs/full"}, "uploads only /opt/ml/model"),
+    ({"output-dir": None}, "requires --output-dir"),
+    ({"method": "lora"}, "'full' fine-tuning"),
+    ({"per-device-batch-size": 8}, "global batch"),
+    ({"per-device-batch-size": 2}, "instances x GPUs per instance"),
+    ({"max-steps": 1557}, "Round up"),
+    ({"max-steps": 3115}, "GLOBAL batch"),
+    ({"max-steps": 1000}, "ceil"),
+    ({"max-steps": 1558.5}, "whole number"),
+])
+def test_script_hyperparameters_check_rejects_plausible_mistakes(change, hint):
+    wrong = {k: v for k, v in {**RIGHT, **change}.items() if v is not None}
+    with pytest.raises(checks.CheckFailed, match=hint):
+        checks.check_script_hyperparameters(wrong, **ARGS)

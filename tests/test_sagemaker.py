@@ -104,7 +104,8 @@ def test_full_lifecycle_tags_everything_and_leaves_nothing(emulator, target):
             assert _tag_keys(client, arn)[sm.TAG_KEY] == sm.TAG_VALUE
             assert _tag_keys(client, arn)[sm.RUN_TAG_KEY] == dep.run_id
         assert dep.payload_format.prompt_key == "text_inputs"  # read from the (local) spec
-        summary = sm.summarize(dep, "#Person1#: Is the printer fixed?\n#Person2#: Yes, since noon.")
+        dialogue = "#Person1#: Is the printer fixed?\n#Person2#: Yes, since noon."
+        summary = sm.summarize(dep, dialogue)
         assert summary.startswith(REPLY_LABEL)  # labelled: no model ran
         assert "max_length=50" in summary and dep.endpoint_name in summary
     assert emulator.resources() == EMPTY
@@ -127,7 +128,8 @@ def test_full_lifecycle_tags_everything_and_leaves_nothing(emulator, target):
     with sm.deployment(target, artifacts=run.artifacts) as tuned:
         container = client.describe_model(ModelName=tuned.model_name)["PrimaryContainer"]
         assert container["ModelDataUrl"] == run.artifacts  # the fine-tuned weights, not the pretrained ones
-        assert sm.summarize(tuned, "#Person1#: Bye.\n#Person2#: Bye!").startswith(REPLY_LABEL)
+        tuned_summary = sm.summarize(tuned, dialogue)  # the same request to another endpoint gets its own answer
+        assert tuned_summary.startswith(REPLY_LABEL) and tuned.endpoint_name in tuned_summary
     assert emulator.resources() == EMPTY
     assert not _non_loopback(_connections[start:]) and len(_connections) > start  # real HTTP, all on loopback
 
@@ -346,7 +348,7 @@ def test_no_credentials_prints_a_message_and_the_dry_run_plan(no_credentials, ca
     assert sm.connect(emulator=False) is None  # no exception, nothing created
     out = capsys.readouterr().out
     assert "No AWS credentials found" in out
-    assert out.count("PLAN") == 3 and "ml.g4dn.xlarge" in out and "$0.74/hour" in out
+    assert out.count("PLAN") == 4 and "ml.g4dn.xlarge" in out and "$0.74/hour" in out
 
 
 def test_no_credentials_falls_back_to_the_labelled_emulator(emulator, no_credentials, capsys):
@@ -373,7 +375,7 @@ def test_credentials_that_do_not_work_fall_back_to_the_emulator(no_credentials, 
     with sm.connect(confirm=True) as t:
         assert t.is_emulator and t.boto_session.client("sagemaker").list_endpoints()["Endpoints"] == []
     out = capsys.readouterr().out
-    assert "did not accept them" in out and out.count("PLAN") == 3
+    assert "did not accept them" in out and out.count("PLAN") == 4
 
 
 def test_cleanup_command_without_credentials(no_credentials):
@@ -400,3 +402,191 @@ def test_cleanup_command_dry_run_then_delete(emulator, target):
     with redirect_stdout(out := io.StringIO()):
         assert cli.main(["cleanup", "--region", emulator.region]) == 0
     assert "No labkit-tagged" in out.getvalue()
+
+
+# --- labkit's own training script as a distributed training job ------------------------------------
+
+SCRIPT_HP = {"method": "full", "max-steps": 1558, "per-device-batch-size": 4, "output-dir": "/opt/ml/model"}
+
+
+def _request_params(target, operation: str) -> list[dict]:
+    """The API parameters of every ``operation`` call the target's session makes (what reached AWS)."""
+    seen: list[dict] = []
+    target.boto_session.events.register(f"before-parameter-build.sagemaker.{operation}",
+                                        lambda params, **_: seen.append(dict(params)))
+    return seen
+
+
+def test_script_job_submits_labkit_train_under_torchrun(emulator, target):
+    created = _request_params(target, "CreateTrainingJob")
+    job = sm.train_script(target, SCRIPT_HP)  # the emulator runs no container: bookkeeping only
+    assert job.status == "Completed" and job.instance_count == 2 and job.processes_per_node == 1
+    request = created[0]
+    assert request["Environment"] == {"LABKIT_PROFILE": "course"}  # moto does not keep it: checked as sent
+    assert request["StoppingCondition"]["MaxRuntimeInSeconds"] == int(sm.SCRIPT_MAX_HOURS * 3600)
+    assert request["HyperParameters"] == {"method": "full", "max-steps": "1558", "per-device-batch-size": "4",
+                                          "output-dir": "/opt/ml/model"}
+    client = target.boto_session.client("sagemaker")
+    described = client.describe_training_job(TrainingJobName=job.job_name)
+    assert described["AlgorithmSpecification"]["TrainingImage"] == job.image
+    assert "/pytorch-training:2.10-gpu-" in job.image and job.image.startswith("763104351884.dkr.ecr.us-east-1")
+    assert described["ResourceConfig"]["InstanceType"] == "ml.g4dn.xlarge"
+    assert described["ResourceConfig"]["InstanceCount"] == 2
+    assert _tag_keys(client, described["TrainingJobArn"]) == {sm.TAG_KEY: sm.TAG_VALUE, sm.RUN_TAG_KEY: job.run_id}
+    channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in described["InputDataConfig"]}
+    assert set(channels) == {"code", "sm_drivers"} and channels["code"] == job.code
+
+    s3 = target.boto_session.client("s3")
+
+    def objects(uri):
+        bucket, prefix = uri[5:].split("/", 1)
+        listed = s3.list_objects_v2(Bucket=bucket, Prefix=prefix + "/")["Contents"]
+        return {o["Key"][len(prefix) + 1:]: (bucket, o["Key"]) for o in listed}
+
+    def text(location):
+        return s3.get_object(Bucket=location[0], Key=location[1])["Body"].read().decode()
+
+    code = objects(channels["code"])
+    assert {sm.SCRIPT_ENTRY, "requirements.txt", "labkit/__init__.py", "labkit/sagemaker.py",
+            "data/dialogsum/dialogsum.train.jsonl"} <= set(code)
+    assert not [k for k in code if "__pycache__" in k or k.endswith(".pyc")]
+    assert "runpy.run_module(\"labkit.train\"" in text(code[sm.SCRIPT_ENTRY])
+    assert "transformers<6,>=5.0" in text(code["requirements.txt"]).splitlines()
+    drivers = objects(channels["sm_drivers"])
+    assert json.loads(text(drivers["sourcecode.json"]))["entry_script"] == sm.SCRIPT_ENTRY
+    assert json.loads(text(drivers["distributed.json"]))["process_count_per_node"] == 1
+    script = text(drivers["sm_train.sh"])  # what the container runs: requirements, then the torchrun driver
+    assert "install_requirements.py requirements.txt" in script and "torchrun_driver.py" in script
+    assert job.command[:3] == ["torchrun", "--nnodes=2", "--nproc_per_node=1"]
+    assert job.command[-9:] == [sm.SCRIPT_ENTRY, "--method", "full", "--max-steps", "1558",
+                                "--per-device-batch-size", "4", "--output-dir", "/opt/ml/model"]
+
+
+def test_script_hyperparameters_are_refused_before_anything_is_uploaded(emulator, target):
+    calls = []
+    target.boto_session.events.register("before-call", lambda model, **_: calls.append(model.name))
+    for wrong, hint in [({**SCRIPT_HP, "max_steps": 10}, "Use 'max-steps'"),
+                        ({**SCRIPT_HP, "resume": True}, "on/off flag"),
+                        ({**SCRIPT_HP, "output-dir": "runs/x"}, "uploads only /opt/ml/model"),
+                        ({"method": "full"}, "requires --max-steps, --output-dir")]:
+        with pytest.raises(ValueError, match=hint):
+            sm.train_script(target, wrong)
+    with pytest.raises(sm.CostGuardError, match="above the limit"):  # 2 x 1.41 $/h
+        sm.train_script(target, SCRIPT_HP, instance_type="ml.g5.xlarge", instance_count=2)
+    assert calls == []
+
+
+def test_interrupted_script_job_is_stopped(emulator, target):
+    emulator.keep_training_jobs_running()  # jobs report InProgress until stopped (still no container)
+    described = {"n": 0}
+
+    def interrupt(**_):  # Ctrl-C during the wait: the job's second DescribeTrainingJob
+        described["n"] += 1
+        if described["n"] == 2:
+            raise KeyboardInterrupt
+
+    target.boto_session.events.register("before-call.sagemaker.DescribeTrainingJob", interrupt)
+    stops = _request_params(target, "StopTrainingJob")
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            sm.train_script(target, SCRIPT_HP)
+    finally:
+        emulator.keep_training_jobs_running(False)
+    assert len(stops) == 1
+    assert emulator.training_jobs()[stops[0]["TrainingJobName"]] == "Stopped"
+    assert sm.stop_training_job(target, stops[0]["TrainingJobName"]) == "Stopped"  # stopping twice is fine
+
+
+def test_cleanup_stops_running_labkit_training_jobs(emulator, target):
+    emulator.keep_training_jobs_running()
+    try:
+        job = sm.train_script(target, SCRIPT_HP, wait=False)
+        client = target.boto_session.client("sagemaker")
+        client.create_training_job(  # running, but not labkit's
+            TrainingJobName="not-labkit-job", RoleArn=emulator.role_arn,
+            AlgorithmSpecification={"TrainingImage": "123.dkr.ecr.us-east-1.amazonaws.com/x:1",
+                                    "TrainingInputMode": "File"},
+            OutputDataConfig={"S3OutputPath": f"s3://{emulator.bucket}/x"},
+            ResourceConfig={"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 10},
+            StoppingCondition={"MaxRuntimeInSeconds": 60})
+    finally:
+        emulator.keep_training_jobs_running(False)
+    assert job.status == "InProgress"
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert cli.main(["cleanup", "--dry-run", "--region", emulator.region]) == 0
+    assert f"would stop training job     {job.job_name}" in out.getvalue() and "not-labkit" not in out.getvalue()
+    assert emulator.training_jobs()[job.job_name] == "InProgress"
+    with redirect_stdout(io.StringIO()):
+        assert cli.main(["cleanup", "--region", emulator.region]) == 0
+    jobs = emulator.training_jobs()
+    assert jobs[job.job_name] == "Stopped" and jobs["not-labkit-job"] == "InProgress"
+    assert ("training job", job.job_name) not in sm.cleanup(target, dry_run=True)  # stopped jobs are not listed
+
+
+def test_container_command_is_what_the_sdk_driver_builds(tmp_path):
+    """labkit's container_command against the SDK's own torchrun driver, run in a subprocess."""
+    import os
+    import subprocess
+
+    hp = sm.script_hyperparameters({**SCRIPT_HP, "seed": 7})
+    ours = sm.container_command(hp, instance_count=2, processes_per_node=4)
+    probe = ("import json, sagemaker.train.container_drivers.distributed_drivers.torchrun_driver as d; "
+             "print(json.dumps(d.create_commands()))")
+    env = {**os.environ, "SM_ENTRY_SCRIPT": sm.SCRIPT_ENTRY, "SM_HPS": json.dumps(hp), "SM_HOST_COUNT": "2",
+           "SM_DISTRIBUTED_CONFIG": json.dumps({"process_count_per_node": 4, "smp": None}),
+           "SM_MASTER_ADDR": "$SM_MASTER_ADDR", "SM_MASTER_PORT": "$SM_MASTER_PORT",
+           "SM_CURRENT_HOST_RANK": "$SM_CURRENT_HOST_RANK", "AWS_DEFAULT_REGION": "us-east-1"}
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == ours
+
+
+def test_script_flags_are_labkit_trains():
+    train = pytest.importorskip("labkit.train")
+    actions = [a for a in train.build_parser()._actions if a.option_strings and a.dest != "help"]
+    flag = {a.option_strings[0][2:]: a for a in actions}
+    assert set(sm.SCRIPT_FLAGS) == {name for name, a in flag.items() if a.nargs != 0}
+    assert set(sm.SCRIPT_SWITCHES) == {name for name, a in flag.items() if a.nargs == 0}
+    assert set(sm.SCRIPT_REQUIRED) == {name for name, a in flag.items() if a.required}
+
+
+def test_instance_table_agrees_with_the_sdk_and_requirements_carry_labkits_ranges():
+    import importlib.resources
+
+    info = json.loads(importlib.resources.files("sagemaker.core").joinpath(
+        "image_uri_config/instance_gpu_info.json").read_text(encoding="utf-8"))["us-east-1"]
+    compared = 0
+    for name, (count, memory, _) in sm.INSTANCE_GPUS.items():
+        if name in info:
+            assert info[name]["Count"] == count and info[name]["TotalGpuMemoryInMiB"] == count * memory * 1024, name
+            compared += 1
+    assert compared >= 4
+    assert set(sm.INSTANCE_GPUS) == set(sm.PRICES_USD_PER_HOUR)
+    lines = sm.training_requirements()
+    assert len(lines) == len(sm.TRAINING_REQUIREMENTS) and "peft<1,>=0.17" in lines and "transformers<6,>=5.0" in lines
+    assert not any(line.startswith("torch") and not line.startswith("torch-") for line in lines)  # the image has it
+
+
+@pytest.mark.slow
+def test_staged_code_trains_under_torchrun(tmp_path):
+    """What the container does with the code channel, run here: torchrun on the entry script with the
+    hyperparameters as the SDK's driver passes them (tiny profile, 2 steps, one process, CPU)."""
+    import os
+    import subprocess
+
+    bundle = sm.stage_training_code(tmp_path / "code")
+    hp = sm.script_hyperparameters({"method": "lora", "max-steps": 2, "output-dir": "/opt/ml/model", "n-train": 32})
+    command = sm.container_command(hp, instance_count=1, processes_per_node=1)
+    command[command.index("/opt/ml/model")] = str(tmp_path / "model")  # no /opt/ml here
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(LABKIT_PROFILE="tiny", OMP_NUM_THREADS="1")
+    which = subprocess.run([sys.executable, "-c", "import labkit; print(labkit.__file__)"], cwd=bundle, env=env,
+                           capture_output=True, text=True, timeout=60)
+    assert which.stdout.strip() == str(bundle / "labkit" / "__init__.py")  # the uploaded copy, not the repo's
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", *command[1:]], cwd=bundle, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    metrics = json.loads((tmp_path / "model" / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["steps"] == 2
