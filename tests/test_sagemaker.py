@@ -576,6 +576,7 @@ def test_staged_code_trains_under_torchrun(tmp_path):
     import os
     import subprocess
 
+    pytest.importorskip("labkit.train")
     bundle = sm.stage_training_code(tmp_path / "code")
     hp = sm.script_hyperparameters({"method": "lora", "max-steps": 2, "output-dir": "/opt/ml/model", "n-train": 32})
     command = sm.container_command(hp, instance_count=1, processes_per_node=1)
