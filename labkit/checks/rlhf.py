@@ -8,50 +8,149 @@ from labkit.checks.base import exercise, ok, require
 @exercise("05.1")
 def check_not_hate_index(index, model) -> None:
     """the index of the reward model's "nothate" label, read from its config."""
-    id2label = {int(k): v for k, v in model.config.id2label.items()}
     from labkit.rlhf import find_label
 
+    id2label = {int(k): v for k, v in model.config.id2label.items()}
     expected = find_label(model.config)
     require(index is not None, "Set `not_hate_index` to an integer label index.")
+    require(isinstance(index, int) or hasattr(index, "__index__"),
+            f"`not_hate_index` should be an integer label index, not {type(index).__name__} {index!r}.")
+    require(int(index) in id2label, f"There is no label {index}: the labels are {id2label}.")
     require(int(index) == expected,
-             f"Label {index} is {id2label.get(int(index))!r}. Rewarding it would train the policy to be *more* "
-             f"toxic. Look the labels up in model.config.id2label: {id2label}.")
+            f"Label {index} is {id2label.get(int(index))!r}. Rewarding it would train the policy to be *more* "
+            f"toxic. Look the labels up in model.config.id2label: {id2label}.")
     ok(f"Label {expected} is {id2label[expected]!r}: its logit is the reward.")
 
 
 @exercise("05.2")
-def check_kl_penalized_reward(fn) -> None:
-    """per-token rewards with a KL penalty, the score added on the last token."""
-    import torch
-
-    from labkit.rlhf import kl_penalized_rewards
-
-    logprobs = torch.tensor([-1.0, -0.5, -2.0, -0.1])
-    ref_logprobs = torch.tensor([-1.2, -0.5, -1.0, -0.4])
-    for score, coef in [(3.0, 0.2), (-1.0, 0.0), (0.5, 1.0)]:
-        expected, _ = kl_penalized_rewards(torch.tensor([score]), logprobs[None], ref_logprobs[None],
-                                           torch.ones(1, 4), coef)
-        got = fn(score, logprobs, ref_logprobs, coef)
-        got = torch.as_tensor(got, dtype=torch.float32).flatten()
-        require(got.shape == (4,), "Return one reward per response token (a tensor of the same length as logprobs).")
-        if not torch.allclose(got, expected[0], atol=1e-6):
-            require(not torch.allclose(got, -expected[0] + 2 * torch.tensor([0, 0, 0, score]), atol=1e-6),
-                     "The penalty has the wrong sign: tokens the policy likes MORE than the reference cost reward.")
-            require(False, f"With score={score}, kl_coef={coef} expected {expected[0].tolist()}, got {got.tolist()}. "
-                            "Reward per token = -kl_coef * (logprob - ref_logprob); add the score to the LAST token only.")
-    ok("KL-penalised rewards match: the score on the last token, a penalty on every token.")
+def check_repetition(fn) -> None:
+    """the share of word bigrams in a text that repeat an earlier bigram (a quality signal)."""
+    cases = [("the cat and the dog", 0.0), ("thank you thank you thank you", 0.6), ("the cat sat on the mat", 0.0),
+             ("", 0.0), ("hello", 0.0), ("Thank you so much thank YOU", 0.2), ("will will will will", 2 / 3)]
+    for text, expected in cases:
+        try:
+            got = fn(text)
+        except Exception as error:  # noqa: BLE001
+            require(False, f"repetition({text!r}) raised {type(error).__name__}: {error}. A text with fewer than two "
+                           "words has no bigram: return 0.0.")
+        require(isinstance(got, (int, float)) or hasattr(got, "__float__"),
+                f"repetition({text!r}) should return a number, not {type(got).__name__}.")
+        got = float(got)
+        if abs(got - expected) < 1e-6:
+            continue
+        require(not (text == "the cat and the dog" and abs(got - 0.2) < 1e-6),
+                "That counts repeated *words* ('the' twice); count repeated word *bigrams* (pairs of neighbours).")
+        require(not (abs(got - (1 - expected)) < 1e-6 and text),
+                f"repetition({text!r}) = {got:.3f} is the share of *distinct* bigrams; return the share that "
+                "repeats an earlier one (1 - distinct / total).")
+        require(not (text.startswith("Thank you so much") and abs(got) < 1e-6),
+                "Lower-case the words first: 'Thank you' and 'thank YOU' are the same bigram.")
+        require(False, f"repetition({text!r}) should be {expected:.3f}, got {got:.3f}. Split the lower-cased text "
+                       "on whitespace, form the bigrams of neighbouring words, return 1 - distinct / total.")
+    ok("repetition() matches on every test text; the reward-hacking section measures both runs with it.")
 
 
 @exercise("05.3")
-def check_pairs(pairs, completions, ranking) -> None:
-    """every (preferred, less preferred) pair from one ranking."""
+def check_kl_penalized_reward(fn) -> None:
+    """per-token rewards of one response: a KL penalty on every token, the score added on the last."""
+    import torch
+
+    cases = [(3.0, [-1.0, -0.5, -2.0, -0.1], [-1.2, -0.5, -1.0, -0.4], 0.2),
+             (-1.0, [-0.3, -2.5, -0.7], [-0.9, -1.5, -0.7], 0.5),
+             (0.5, [-1.5], [-1.0], 1.0)]
+    for score, lp, ref, coef in cases:
+        logprobs, ref_logprobs = torch.tensor(lp), torch.tensor(ref)
+        kl = logprobs - ref_logprobs
+        expected = -coef * kl
+        expected[-1] += score
+        try:
+            got = fn(score, logprobs.clone(), ref_logprobs.clone(), coef)
+        except Exception as error:  # noqa: BLE001 - a learner's bug becomes a hint, not a traceback
+            require(False, f"Your function raised {type(error).__name__}: {error}. It receives a float score, two 1-D "
+                           "tensors of log-probabilities and a float kl_coef.")
+        got = torch.as_tensor(got, dtype=torch.float32).flatten()
+        require(got.shape == expected.shape,
+                f"For a response of {len(lp)} token(s) return {len(lp)} reward(s), one per token; got shape "
+                f"{tuple(got.shape)}.")
+        if torch.allclose(got, expected, atol=1e-5):
+            continue
+        flipped = coef * kl
+        flipped[-1] += score
+        require(not torch.allclose(got, flipped, atol=1e-5),
+                "The penalty has the wrong sign: a token the policy now likes MORE than the reference did "
+                "(logprob > ref_logprob) must cost reward: -kl_coef * (logprob - ref_logprob).")
+        require(not torch.allclose(got, -coef * kl + score, atol=1e-5),
+                "The score is added to every token: add the reward model's score to the LAST token only (it judges "
+                "the whole response, which exists only once the last token is written).")
+        first = -coef * kl
+        first[0] += score
+        require(len(lp) == 1 or not torch.allclose(got, first, atol=1e-5),
+                "The score sits on the first token: it belongs on the LAST one.")
+        no_coef = -kl
+        no_coef[-1] += score
+        require(not torch.allclose(got, no_coef, atol=1e-5), "Scale the KL term by kl_coef.")
+        require(False, f"With score={score}, kl_coef={coef}, logprobs={lp}, ref_logprobs={ref}: expected "
+                       f"{[round(v, 4) for v in expected.tolist()]}, got {[round(v, 4) for v in got.tolist()]}. "
+                       "Reward per token = -kl_coef * (logprob - ref_logprob); add the score to the last token.")
+    ok("KL-penalised rewards match: a penalty on every token, the score on the last. The PPO runs below use your "
+       "function.")
+
+
+@exercise("05.4")
+def check_clip_binds(binds, ratios, advantages, clip: float = 0.2) -> None:
+    """which tokens PPO's clipped objective gives no gradient, worked out from (ratio, advantage)."""
+    import torch
+
+    from labkit.rlhf import policy_loss
+
+    ratio = torch.tensor([float(r) for r in ratios], requires_grad=True)
+    advantage = torch.tensor([float(a) for a in advantages])
+    require(binds is not None and len(binds) == len(ratio),
+            f"Give one True/False per token: {len(ratio)} values in the order of the table.")
+    # the truth, by differentiation: the clip binds where the loss does not depend on the ratio
+    loss, _ = policy_loss(ratio.log(), torch.zeros_like(ratio), advantage[None], torch.ones(1, len(ratio)), clip)
+    loss.backward()
+    expected = [bool(g == 0) for g in ratio.grad]
+    got = [bool(b) for b in binds]
+    outside = [bool(r < 1 - clip or r > 1 + clip) for r in ratio.tolist()]
+    require(got != outside or outside == expected,
+            "You marked every ratio outside [1-ε, 1+ε]. The clip only removes the gradient on the side where moving "
+            "further would *help* the objective: ratio > 1+ε with a positive advantage, ratio < 1-ε with a negative "
+            "one. A token the policy made more likely despite a negative advantage still gets pushed back.")
+    require(got != [not x for x in expected],
+            "Inverted: True means 'no gradient flows through this token' (the clipped term wins).")
+    wrong = [i for i, (g, e) in enumerate(zip(got, expected, strict=True)) if g != e]
+    require(not wrong, f"Token(s) {wrong} are wrong. For each, compare A·r with A·clip(r, 1-ε, 1+ε): PPO keeps the "
+                       "smaller of the two (the loss is the larger of their negatives); where the clipped one is "
+                       "smaller, the ratio no longer matters and its gradient is 0.")
+    ok(f"Right: the clip binds on tokens {[i for i, e in enumerate(expected) if e]} - only where the update already "
+       "went far in the direction the advantage asks for.")
+
+
+@exercise("05.5")
+def check_to_pairs(fn) -> None:
+    """every (preferred, less preferred) pair from one ranking, as a function."""
     from labkit.rlhf import rankings_to_pairs
 
-    expected = rankings_to_pairs(completions, ranking)
-    got = [tuple(p) for p in (pairs or [])]
-    require(len(got) == len(expected), f"{len(completions)} ranked completions give {len(expected)} pairs; you have "
-                                        f"{len(got)}. Pair every two completions with different ranks.")
-    flipped = [p for p in got if (p[1], p[0]) in expected]
-    require(not flipped, f"{len(flipped)} pair(s) have the worse completion first: put the preferred one (lower rank) first.")
-    require(sorted(got) == sorted(expected), "Some pairs are not pairs of these completions with different ranks.")
-    ok(f"{len(expected)} pairs, preferred completion first.")
+    cases = [(["a", "b", "c"], [2, 1, 3]), (["p", "q", "r", "s"], [4, 3, 2, 1]), (["x", "y", "z"], [1, 1, 2]),
+             (["only"], [1])]
+    for completions, ranking in cases:
+        expected = rankings_to_pairs(completions, ranking)
+        try:
+            got = [tuple(p) for p in (fn(list(completions), list(ranking)) or [])]
+        except Exception as error:  # noqa: BLE001
+            require(False, f"to_pairs({completions}, {ranking}) raised {type(error).__name__}: {error}.")
+        where = f"for completions {completions} ranked {ranking}"
+        flipped = [p for p in got if (p[1], p[0]) in expected]
+        require(not flipped, f"{where}: {len(flipped)} pair(s) have the worse completion first; the preferred one "
+                             "(the LOWER rank number) goes first - the reward model expects (chosen, rejected).")
+        rank = dict(zip(completions, ranking, strict=True))
+        require(all(len(p) == 2 and p[0] in rank and p[1] in rank for p in got),
+                f"{where}: every pair should hold two of these completions, (preferred, less preferred).")
+        tied = [p for p in got if rank[p[0]] == rank[p[1]]]
+        require(not tied, f"{where}: {tied} pairs completions with the same rank. A tie prefers neither: no pair.")
+        require(len(got) == len(set(got)), f"{where}: some pairs appear twice.")
+        require(len(got) == len(expected), f"{where}: expected {len(expected)} pairs, got {len(got)}. Pair every two "
+                                           "completions whose ranks differ.")
+        require(sorted(got) == sorted(expected), f"{where}: expected {sorted(expected)}, got {sorted(got)}.")
+    ok("to_pairs() gives every pair, preferred first, and skips ties; the reward model below is trained on its pairs.")
