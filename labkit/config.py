@@ -127,6 +127,10 @@ SETTINGS: dict[str, dict] = {
         "lora": {"learning_rate": 1e-3, "max_steps": 1000, "batch_size": 8},
         "prompt_tuning": {"learning_rate": 0.3, "max_steps": 1000, "batch_size": 8},
         "lora_config": {"r": 32, "lora_alpha": 32, "target_modules": ["q", "v"]},
+        # notebook 03: multi-task tuning (summaries + topic questions for this share of the dialogues) and the
+        # second task's answers (naming a dialogue's topic), scored before and after fine-tuning
+        "multitask": {"topic_share": 0.25},
+        "topic_generation": {"max_new_tokens": 24, "do_sample": False},
         "eval_generation": {"max_new_tokens": 200, "do_sample": False},
         # Lab 3: PPO on the LoRA-adapted instruct summarizer
         "ppo": {"learning_rate": 1.41e-5, "batch_size": 16, "mini_batch_size": 4, "ppo_epochs": 1,
@@ -147,6 +151,8 @@ SETTINGS: dict[str, dict] = {
         "lora": {"learning_rate": 5e-3, "max_steps": 300, "batch_size": 16},
         "prompt_tuning": {"learning_rate": 0.3, "max_steps": 100, "batch_size": 16},
         "lora_config": {"r": 8, "lora_alpha": 16, "target_modules": ["q", "k", "v", "o"]},
+        "multitask": {"topic_share": 0.25},
+        "topic_generation": {"max_new_tokens": 24, "do_sample": False},
         # a 1.6M-parameter model loops without a repetition guard; applied to every model alike
         "eval_generation": {"max_new_tokens": 64, "do_sample": False, "no_repeat_ngram_size": 3},
         "ppo": {"learning_rate": 2e-3, "batch_size": 32, "mini_batch_size": 8, "ppo_epochs": 2,

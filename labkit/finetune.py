@@ -6,18 +6,32 @@ dynamically (``DataCollatorForSeq2Seq``, label padding ignored by the loss), tra
 closed here: :func:`add_lora` and :func:`add_prompt_tuning` work on a *copy* (``get_peft_model``
 changes the model it is given, which silently turned the "original" baseline into the LoRA model),
 and :func:`train` resumes from the last checkpoint in its output folder instead of starting over.
+
+Beyond the lab, the notebook measures what fine-tuning costs a model elsewhere: a *second task* (naming a
+dialogue's topic, which the tiny T5 learnt in pre-training) is scored before and after single-task fine-tuning
+(catastrophic forgetting), after LoRA with the adapter on and off, and after multi-task instruction tuning on
+summaries plus topic questions (FLAN's idea, :func:`multitask_examples`).
+The PEFT taxonomy maps onto this module: selective = :func:`freeze_except`, reparameterization =
+:func:`add_lora`, additive = :func:`add_prompt_tuning`.
 """
 
 from __future__ import annotations
 
 import copy
+import random
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from labkit import config, prompts
+from labkit.tiny import SPEAKERS, TOPIC_PROMPTS
+
+if TYPE_CHECKING:
+    from peft import LoraConfig
 
 # The course's LoRA settings (Lab 2).
 LORA_DEFAULTS = dict(r=32, lora_alpha=32, target_modules=["q", "v"], lora_dropout=0.05, bias="none")
@@ -44,7 +58,7 @@ def lora_config(**overrides):
     return LoraConfig(**{**LORA_DEFAULTS, "task_type": TaskType.SEQ_2_SEQ_LM, **overrides})
 
 
-def add_lora(model, lora: "LoraConfig | None" = None):
+def add_lora(model, lora: LoraConfig | None = None):
     """Wrap a *copy* of ``model`` with LoRA adapters: the model passed in stays untouched."""
     from peft import get_peft_model
 
@@ -70,6 +84,91 @@ def add_prompt_tuning(model, tokenizer, num_virtual_tokens: int = 20,
     return get_peft_model(copy.deepcopy(model), cfg)
 
 
+def freeze_except(model, patterns: Sequence[str]):
+    """Selective fine-tuning: a *copy* of ``model`` in which only parameters whose name matches a pattern train.
+
+    ``patterns`` are regular expressions searched in each parameter's name (``model.named_parameters()``),
+    e.g. ``[r"decoder\\.block\\.1\\."]`` for the decoder's last block of the tiny T5. Raises when nothing matches,
+    so a typo never silently freezes the whole model.
+    """
+    if isinstance(patterns, str):
+        patterns = [patterns]
+    selected = copy.deepcopy(model)
+    matched = 0
+    for name, parameter in selected.named_parameters():
+        parameter.requires_grad = any(re.search(p, name) for p in patterns)
+        matched += parameter.requires_grad
+    if not matched:
+        names = [n for n, _ in model.named_parameters()][:6]
+        raise ValueError(f"No parameter name matches {list(patterns)}; names look like {names}.")
+    return selected
+
+
+# --- a second task: naming a dialogue's topic (catastrophic forgetting, multi-task instruction tuning) ----
+
+TOPIC_INSTRUCTIONS = TOPIC_PROMPTS  # the ways of asking the tiny T5 met in pre-training (labkit.tiny)
+
+
+def topic_prompt(dialogue: str, template: int = 0) -> str:
+    """The second task's instruction around a dialogue: "What is the topic of this conversation?" by default."""
+    return TOPIC_INSTRUCTIONS[template].format(dialogue=dialogue)
+
+
+def topic_answer(topic: str) -> str:
+    """The answer form the tiny T5 learnt in pre-training: "#Person1# and #Person2# are talking about <topic>."."""
+    return f"{SPEAKERS[0]} and {SPEAKERS[1]} are talking about {topic}."
+
+
+def topic_scores(answers: Sequence[str], topics: Sequence[str], parse: Callable[[str], str | None]) -> dict:
+    """Score the topic task: the share of answers whose ``parse``d topic equals the reference (case-insensitive).
+
+    ``parse(answer)`` returns the topic an answer names, or None when it names none; such answers count as
+    wrong and are also counted in ``no_topic`` - an unusable answer is a measurement, never a crash.
+    """
+    if isinstance(answers, str) or isinstance(topics, str):
+        raise TypeError("Pass lists: topic_scores([answer, ...], [topic, ...], parse).")
+    if len(answers) != len(topics) or not answers:
+        raise ValueError(f"{len(answers)} answers and {len(topics)} topics: they must pair up and not be empty.")
+    named = [parse(a) for a in answers]
+    correct = [n is not None and n == " ".join(str(t).lower().split()) for n, t in zip(named, topics, strict=True)]
+    return {"topic_accuracy": sum(correct) / len(correct), "no_topic": sum(n is None for n in named)}
+
+
+def multitask_examples(split, topic_share: float = 0.25, seed: int = 0):
+    """FLAN's idea on DialogSum: every dialogue's summary example plus topic questions for ``topic_share`` of them.
+
+    Returns a ``datasets.Dataset`` with columns ``source``, ``target`` and ``task``; topic questions use the
+    instruction templates in :data:`TOPIC_INSTRUCTIONS` in turn (several ways of asking the same thing, as the
+    lecture recommends). Deterministic for a given ``seed``.
+    """
+    import datasets
+
+    if not 0 <= topic_share <= 1:
+        raise ValueError(f"topic_share is a fraction of the dialogues (0..1), not {topic_share}.")
+    rng = random.Random(seed)
+    rows = [{"source": prompts.zero_shot(d), "target": s, "task": "summary"}
+            for d, s in zip(split["dialogue"], split["summary"], strict=True)]
+    chosen = sorted(rng.sample(range(len(split)), round(topic_share * len(split))))
+    for k, i in enumerate(chosen):
+        rows.append({"source": topic_prompt(split[i]["dialogue"], k % len(TOPIC_INSTRUCTIONS)),
+                     "target": topic_answer(split[i]["topic"]), "task": "topic"})
+    rng.shuffle(rows)
+    return datasets.Dataset.from_list(rows)
+
+
+def tokenize_pairs(dataset, tokenizer, max_source_tokens: int | None = None, max_target_tokens: int = 128):
+    """Tokenize a data set of ``source`` -> ``target`` pairs (any task) like :func:`tokenize_dialogues` does."""
+    limit = max_source_tokens or int(tokenizer.model_max_length)
+
+    def encode(batch):
+        enc = tokenizer(batch["source"], max_length=limit, truncation=True)
+        targets = tokenizer(text_target=batch["target"], max_length=max_target_tokens, truncation=True)
+        enc["labels"] = targets["input_ids"]
+        return enc
+
+    return dataset.map(encode, batched=True, remove_columns=dataset.column_names, desc="tokenizing")
+
+
 def tokenize_dialogues(split, tokenizer, prompt: Callable[[str], str] = prompts.zero_shot,
                        max_source_tokens: int | None = None, max_target_tokens: int = 128):
     """Turn a split into ``input_ids`` / ``attention_mask`` / ``labels``: the prompt in, the summary out.
@@ -80,7 +179,8 @@ def tokenize_dialogues(split, tokenizer, prompt: Callable[[str], str] = prompts.
 
     def encode(batch):
         enc = tokenizer([prompt(d) for d in batch["dialogue"]], max_length=limit, truncation=True)
-        enc["labels"] = tokenizer(text_target=batch["summary"], max_length=max_target_tokens, truncation=True)["input_ids"]
+        targets = tokenizer(text_target=batch["summary"], max_length=max_target_tokens, truncation=True)
+        enc["labels"] = targets["input_ids"]
         return enc
 
     return split.map(encode, batched=True, remove_columns=split.column_names, desc="tokenizing")

@@ -94,7 +94,7 @@ def test_prompt_tuning_trains_only_the_soft_prompt(summarizer):
     trainable, _, _ = finetune.count_parameters(soft)
     submodules = soft.peft_config["default"].num_transformer_submodules  # peft gives seq2seq models two
     assert trainable == 10 * model.config.d_model * submodules
-    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), soft.base_model.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), soft.base_model.parameters(), strict=True))
 
 
 def test_last_checkpoint_skips_incomplete_ones(tmp_path):
@@ -153,3 +153,75 @@ def test_training_resumes_after_being_killed(summarizer, small_train, tmp_path):
     assert run.resumed_from == checkpoint
     assert run.steps == 120
     assert counter.steps == 120 - done_before  # continued, did not start over
+
+
+def test_freeze_except_trains_only_the_selected_parameters_of_a_copy(summarizer):
+    model, _ = summarizer
+    selected = finetune.freeze_except(model, [r"decoder\.block\.1\."])
+    trainable = [n for n, p in selected.named_parameters() if p.requires_grad]
+    assert trainable and all(n.startswith("decoder.block.1.") for n in trainable)
+    assert all(p.requires_grad for p in model.parameters())  # the original is untouched
+    assert finetune.count_parameters(selected)[0] == sum(
+        p.numel() for n, p in model.named_parameters() if n.startswith("decoder.block.1."))
+    with pytest.raises(ValueError, match="No parameter name matches"):
+        finetune.freeze_except(model, ["no_such_layer"])
+
+
+def test_topic_answer_is_the_form_the_tiny_model_was_pretrained_on():
+    import random
+
+    from labkit import tiny
+
+    record = {"dialogue": "#Person1#: Hi.\n#Person2#: Hello.\n#Person1#: Bye.", "topic": "weather"}
+    rng = random.Random(0)
+    pairs = []
+    while not any(s.startswith("What is the topic") for s, _ in pairs):
+        pairs += tiny.pretraining_examples([record] * 20, rng)
+    source, target = next((s, t) for s, t in pairs if s.startswith("What is the topic"))
+    assert source == finetune.topic_prompt(record["dialogue"])
+    assert target == finetune.topic_answer("weather")
+
+
+def test_topic_scores_count_wrong_and_unanswered_answers():
+    def parse(answer):
+        return answer.rsplit("about ", 1)[-1].rstrip(".").lower() or None if "about" in answer else None
+
+    answers = [finetune.topic_answer("weather"), finetune.topic_answer("Moving House"), "A summary.", ""]
+    scores = finetune.topic_scores(answers, ["weather", "moving house", "library", "shopping"], parse)
+    assert scores == {"topic_accuracy": 0.5, "no_topic": 2}
+    with pytest.raises(ValueError, match="pair up"):
+        finetune.topic_scores(answers, ["weather"], parse)
+    with pytest.raises(TypeError):
+        finetune.topic_scores("weather", "weather", parse)
+
+
+def test_multitask_examples_mix_summaries_and_topic_questions(dialogsum):
+    split = dialogsum["train"].select(range(40))
+    mixed = finetune.multitask_examples(split, topic_share=0.25, seed=0)
+    assert mixed.column_names == ["source", "target", "task"]
+    rows = mixed.to_list()
+    summaries = {(r["source"], r["target"]) for r in rows if r["task"] == "summary"}
+    topics = [r for r in rows if r["task"] == "topic"]
+    assert len(summaries) == 40 and len(topics) == 10
+    assert summaries == {(finetune.prompts.zero_shot(r["dialogue"]), r["summary"]) for r in split}
+    templates = set()
+    for row in topics:
+        record = next(r for r in split if r["dialogue"] in row["source"])
+        assert row["target"] == finetune.topic_answer(record["topic"])
+        templates.add(row["source"].replace(record["dialogue"], "{dialogue}"))
+    assert templates == set(finetune.TOPIC_INSTRUCTIONS)  # several ways of asking the same question
+    assert mixed["source"] == finetune.multitask_examples(split, topic_share=0.25, seed=0)["source"]  # deterministic
+    assert finetune.multitask_examples(split, topic_share=0.0)["task"].count("topic") == 0
+    with pytest.raises(ValueError, match="fraction"):
+        finetune.multitask_examples(split, topic_share=25)
+
+
+def test_tokenize_pairs_matches_tokenize_dialogues_on_summaries(summarizer, dialogsum):
+    _, tokenizer = summarizer
+    split = dialogsum["train"].select(range(8))
+    pairs = finetune.multitask_examples(split, topic_share=0.0, seed=0)
+    order = [pairs["source"].index(finetune.prompts.zero_shot(d)) for d in split["dialogue"]]
+    a = finetune.tokenize_pairs(pairs, tokenizer)
+    b = finetune.tokenize_dialogues(split, tokenizer)
+    assert [a[i]["input_ids"] for i in order] == b["input_ids"]
+    assert [a[i]["labels"] for i in order] == b["labels"]
