@@ -43,7 +43,7 @@ test: setup
 
 ## Only the unit tests (fast).
 unit: setup
-	$(TEST_ENV) $(BIN)/python -m pytest tests -m "not notebook" $(PYTEST_ARGS)
+	$(TEST_ENV) $(BIN)/python -m pytest tests -m "not notebook and not distributed and not browser" $(PYTEST_ARGS)
 
 ## Regenerate labs/ from solutions/.
 labs: setup

@@ -3,8 +3,8 @@
 * ``labkit doctor``      - what this machine has: versions, profile, device, hub, AWS credentials, cache.
 * ``labkit build-labs``  - regenerate ``labs/`` from ``solutions/`` (``--check`` only reports).
 * ``labkit run [NB...]`` - execute notebooks headless, in order, into an output folder, with a summary.
-* ``labkit cleanup``     - delete every labkit-tagged SageMaker endpoint, endpoint config and model in a
-  region (``--dry-run`` only lists them).
+* ``labkit cleanup``     - stop every labkit-tagged SageMaker training job still running, and delete every
+  labkit-tagged endpoint, endpoint config and model in a region (``--dry-run`` only lists them).
 * ``labkit grade``       - grade a class's lab submissions (see :mod:`labkit.grade`).
 * ``labkit train``       - notebook 03's fine-tuning as a script, the same as ``python -m labkit.train``
   (see :mod:`labkit.train`); runs unchanged under ``torchrun`` and ``accelerate launch``.
@@ -188,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--out", default="runs", help="folder for the executed notebooks (default: runs/)")
     run.add_argument("--profile", choices=["course", "tiny", "auto"], help="profile to run in")
     run.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell")
-    clean = sub.add_parser("cleanup", help="delete labkit-tagged SageMaker endpoints, endpoint configs and models")
+    clean = sub.add_parser("cleanup", help="stop labkit-tagged training jobs; delete labkit-tagged endpoints, "
+                                           "endpoint configs and models")
     clean.add_argument("--dry-run", action="store_true", help="only list what would be deleted")
     clean.add_argument("--region", help="AWS region (default: AWS_DEFAULT_REGION)")
     sub.add_parser("grade", help="grade a class's lab submissions (labkit grade --help)", add_help=False)

@@ -5,7 +5,7 @@ what labkit computes, so they cannot be satisfied by a hard-coded number that ha
 for another input, and each one names what to look at when the answer is wrong.
 
 One module per notebook (``labkit.checks.prompting`` holds notebook 02's checks, and so on); every
-check is re-exported here, so notebooks call ``checks.check_few_shot_prompt(...)``. Each check is
+check is re-exported here, so notebooks call ``checks.check_top_p_filter(...)``. Each check is
 registered under its exercise id in :data:`EXERCISES` (see :mod:`labkit.checks.base`).
 """
 
