@@ -178,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] in DELEGATED:
         return DELEGATED[argv[0]](argv[1:])
-    parser = argparse.ArgumentParser(prog="labkit", description="Lab kit for 'Generative AI with Large Language Models'.")
+    parser = argparse.ArgumentParser(prog="labkit",
+                                     description="Lab kit for 'Generative AI with Large Language Models'.")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("doctor", help="report versions, profile, device, hub access, AWS credentials, cache")
     labs = sub.add_parser("build-labs", help="regenerate labs/ from solutions/")

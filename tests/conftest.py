@@ -57,7 +57,6 @@ def pytest_sessionfinish(session, exitstatus):
     log = Path(os.environ.get("LABKIT_PROFILE_LOG", ""))
     if not log.is_file():
         return
-    profiles = [line.split()[1] for line in log.read_text().splitlines() if line.strip()]
     # test_config switches profiles on purpose inside this process; kernels are other processes
     kernels = [line for line in log.read_text().splitlines() if line.split()[0] != str(os.getpid())]
     wrong = [line for line in kernels if line.split()[1] != "tiny"]

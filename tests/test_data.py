@@ -44,7 +44,8 @@ def _write(folder: Path, name: str, rows: list) -> Path:
 
 
 def _release(folder: Path) -> Path:
-    row = {"fname": "train_1", "dialogue": "#Person1#: Hi.\n#Person2#: Hi.", "summary": "They greet.", "topic": "greeting"}
+    row = {"fname": "train_1", "dialogue": "#Person1#: Hi.\n#Person2#: Hi.", "summary": "They greet.",
+           "topic": "greeting"}
     _write(folder, "dialogsum.train.jsonl", [row, {**row, "fname": "train_2"}])
     _write(folder, "dialogsum.dev.jsonl", [{**row, "fname": "dev_1"}])
     test = {"fname": "test_1", "dialogue": row["dialogue"], "summary1": "They greet.", "topic1": "greeting",

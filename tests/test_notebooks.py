@@ -23,7 +23,8 @@ def test_strip_solutions_keeps_indentation_and_the_rest():
     assert notebooks.strip_solutions(source) == (
         "x = 1\nif x:\n    # YOUR CODE HERE\n    raise NotImplementedError()\nprint(y)"
     )
-    assert notebooks.strip_solutions("### BEGIN SOLUTION\nThe answer\n### END SOLUTION", "markdown") == "YOUR ANSWER HERE"
+    markdown = "### BEGIN SOLUTION\nThe answer\n### END SOLUTION"
+    assert notebooks.strip_solutions(markdown, "markdown") == "YOUR ANSWER HERE"
     with pytest.raises(ValueError, match="Unbalanced"):
         notebooks.strip_solutions("### BEGIN SOLUTION\nx = 1")
 
@@ -83,7 +84,8 @@ def test_exercise_ids_agree_between_heading_cell_and_check(path):
     assert headings == exercises == graded, f"{path.name}: headings {headings}, cells {exercises}, checks {graded}"
     assert headings == [f"{number}.{k}" for k in range(1, len(headings) + 1)], f"{path.name}: ids out of order"
     registered = sorted(i for i in checks.EXERCISES if i.startswith(number + "."))
-    assert registered == headings, f"labkit.checks registers {registered} for notebook {number}, the notebook has {headings}"
+    assert registered == headings, (
+        f"labkit.checks registers {registered} for notebook {number}, the notebook has {headings}")
 
 
 @pytest.mark.notebook

@@ -220,7 +220,8 @@ def test_writing_outside_is_blocked(isolation, tmp_path):
 def test_file_size_is_capped():
     result = run("with open('big.bin', 'wb') as f:\n    f.write(b'0' * (20 * 2**20))\n")
     assert not result.ok
-    assert result.error == f"OSError: the program wrote a file larger than the {sandbox.FILE_LIMIT_MB} MB limit (line 2)"
+    limit = sandbox.FILE_LIMIT_MB
+    assert result.error == f"OSError: the program wrote a file larger than the {limit} MB limit (line 2)"
 
 
 def test_working_folder_is_deleted_afterwards():

@@ -45,7 +45,8 @@ def test_zero_shot_output_is_text_not_token_soup(summarizer, dialogsum):
     vocabulary = {w.lower() for d in dialogsum["train"]["dialogue"] for w in re.findall(r"[A-Za-z']+", d)}
     vocabulary |= {w.lower() for t in dialogsum["train"]["topic"] for w in t.split()}
     vocabulary |= {"talking", "about", "are", "and"}
-    outputs = generation.generate(model, tokenizer, [prompts.flan_template(d) for d in dialogsum["test"]["dialogue"][:12]])
+    dialogues = dialogsum["test"]["dialogue"][:12]
+    outputs = generation.generate(model, tokenizer, [prompts.flan_template(d) for d in dialogues])
     for out in outputs:
         words = re.findall(r"[A-Za-z']+", out)
         assert words, out

@@ -382,7 +382,7 @@ def main(argv: list[str] | None = None) -> None:
     counts: dict[tuple[str, str], int] = {}
     for row in rows:
         counts[(row["split"], row["label"])] = counts.get((row["split"], row["label"]), 0) + 1
-    summary = ", ".join(f"{s}/{l}={n}" for (s, l), n in sorted(counts.items()))
+    summary = ", ".join(f"{s}/{label}={n}" for (s, label), n in sorted(counts.items()))
     print(f"wrote {len(rows)} rows to {path} ({summary})")
 
 

@@ -30,9 +30,9 @@ from __future__ import annotations
 import argparse
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from random import Random
-from typing import Callable
 
 SEED = 20230917
 
@@ -425,12 +425,12 @@ def gen_shopping(rng: Random) -> Example:
     # plot == "price": the first one is too expensive
     high = price_pick(hi, hi + 60)
     cheap = price_pick(max(lo - 10, 15), max(lo, 20))
-    d.say("clerk", rng.choice([f"This one is our best seller. It's very good quality.",
+    d.say("clerk", rng.choice(["This one is our best seller. It's very good quality.",
                                f"How about {'these' if pair else 'this one'}? {w['Its']} made in Italy."]))
     d.say("customer", rng.choice([f"{w['It']} look{'' if pair else 's'} nice. How much {w['is']} {w['it']}?",
                                   "It's lovely. What's the price?" if not pair else "They're lovely. What's the price?"]))
     d.say("clerk", f"{w['Its']} {money(high)}.")
-    d.say("customer", rng.choice([f"Oh, that's too expensive for me. Do you have anything cheaper?",
+    d.say("customer", rng.choice(["Oh, that's too expensive for me. Do you have anything cheaper?",
                                   f"{money(high)}? That's more than I want to spend. Is there something less expensive?"]))
     d.say("clerk", rng.choice([f"{'These' if pair else 'This one'} {w['is']} {money(cheap)}. The style is simpler, but the quality is good.",
                                f"We have {'these' if pair else 'this one'} for {money(cheap)}. {w['Its']} a bit plainer."]))
@@ -467,7 +467,7 @@ def _shopping_return(rng: Random, noun: str, pair: bool, w: dict[str, str], thin
     price = rng.randrange(lo // 5, hi // 5 + 1) * 5
     problems = [(f"{w['its']} too small", "small"),
                 (f"there's a small hole in {w['obj']}", "hole"),
-                (f"the color looks different at home", "color")]
+                ("the color looks different at home", "color")]
     if pair and thing.endswith(("sneakers", "boots")):
         problems.append(("the sole of one shoe is coming off", "hole"))
     problem, kind = rng.choice(problems)
@@ -664,7 +664,7 @@ def _food_complaint(rng: Random) -> Example:
         fix_sum = f"says the food will be ready in {fix}"
     else:
         if maybe(rng, 0.5):
-            d.say("waiter", f"I'm very sorry. Would you like to order something else instead?")
+            d.say("waiter", "I'm very sorry. Would you like to order something else instead?")
             d.say("guest", rng.choice([f"No, I'd still like the {main}. It's my favorite.",
                                        f"No, thanks. I'd just like a proper {main}."]))
         d.say("waiter", rng.choice([f"I'm so sorry about that. I'll bring you a new {main} right away.",
@@ -1056,7 +1056,7 @@ def _doctor_booking(rng: Random) -> Example:
         ("I'd like to get a flu shot.", "a flu shot"),
     ])
     d.say("receptionist", rng.choice([f"Good morning, Dr. {doctor}'s office. How may I help you?",
-                                      f"Hello, City Health Clinic. What can I do for you?"]))
+                                      "Hello, City Health Clinic. What can I do for you?"]))
     d.say("caller", rng.choice([f"Hello. I'd like to make an appointment to see Dr. {doctor}, please.",
                                 f"Hi. Could I book an appointment with Dr. {doctor}?"]))
     d.say("receptionist", "Sure. What's the reason for your visit?")
@@ -1499,7 +1499,7 @@ def gen_lost_item(rng: Random) -> Example:
         if plural:
             summaries[0] = f"{o} lost {o}'s {item} {where}. {k} checks, and someone has handed {them} in, so {o} gets {them} back."
     else:
-        d.say("clerk", rng.choice([f"I'm afraid nothing like that has been handed in today.",
+        d.say("clerk", rng.choice(["I'm afraid nothing like that has been handed in today.",
                                    f"Let me check... Sorry, we don't have {'anything like that' if not plural else 'any ' + item + ' like that'}."]))
         d.say("owner", rng.choice(["Oh no. What should I do?", "That's bad news. Is there anything I can do?"]))
         days = rng.choice([3, 7, 30])

@@ -47,7 +47,7 @@ def main() -> int:
         assert len(hops) >= 2, f"{q['id']}: needs at least two hops"
         for h in hops:
             assert h in text, f"{q['id']}: hop {h!r} is not a title"
-        for prev, nxt in zip(hops, hops[1:]):
+        for prev, nxt in zip(hops, hops[1:], strict=False):
             assert nxt in text[prev], f"{q['id']}: {prev!r} does not mention {nxt!r}"
         assert q["answer"] in text[hops[-1]], f"{q['id']}: answer not in {hops[-1]!r}"
         for h in hops[:-1]:

@@ -30,9 +30,9 @@ from __future__ import annotations
 import argparse
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from random import Random
-from typing import Callable
 
 SEED = 20231112
 N_ITEMS = 200
@@ -655,7 +655,7 @@ def c_room(rng: Random) -> Item:
     partial = f"I'm sorry to hear about the {fixture}. We'll send someone."
     wrong = rng.choice([f"I'm sorry about the {fixture}. A technician will come to room {room + rng.choice([1, 10, 100])} "
                         f"within {nw(mins)} minutes.",
-                        f"Thanks for your message! Breakfast is served from seven until ten in the lobby."])
+                        "Thanks for your message! Breakfast is served from seven until ten in the lobby."])
     rude = f"Someone will come to room {room} in {nw(mins)} minutes. Try not to break anything else meanwhile."
     return reply_item(rng, msg, annoyed, best, partial, wrong, rude)
 

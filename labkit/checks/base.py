@@ -9,7 +9,7 @@ that the three agree, and ``labkit grade`` reports scores under it.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 EXERCISES: dict[str, Callable] = {}
 
