@@ -66,11 +66,11 @@ def doctor_report() -> list[tuple[str, str]]:
     rows = [("python", f"{platform.python_version()} ({sys.executable})")]
     rows += [(name, _version(name)) for name in PACKAGES]
     try:
-        requested = config._parse(os.environ.get("LABKIT_PROFILE"))
+        requested = config.parse_profile(os.environ.get("LABKIT_PROFILE"))
         rows.append(("LABKIT_PROFILE", requested))
     except ValueError as err:
         rows.append(("LABKIT_PROFILE", f"INVALID: {err}"))
-    name, why = config._choose_auto()
+    name, why = config.choose_auto()
     rows.append(("auto would choose", f"{name} ({why})"))
     reachable, detail = config.hub_reachable()
     rows.append(("model hub", ("reachable: " if reachable else "unreachable: ") + detail))

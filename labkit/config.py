@@ -202,7 +202,8 @@ _banner_shown = False
 _lock = threading.Lock()
 
 
-def _truthy(value: str | None) -> bool:
+def truthy(value: str | None) -> bool:
+    """Whether an environment variable's value means "on" (1, true, yes, on; any case)."""
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
 
@@ -216,7 +217,7 @@ def hub_reachable(timeout_s: float = 2.0) -> tuple[bool, str]:
 
     ``HF_HUB_OFFLINE=1`` counts as unreachable without any network call.
     """
-    if _truthy(os.environ.get("HF_HUB_OFFLINE")):
+    if truthy(os.environ.get("HF_HUB_OFFLINE")):
         return False, "HF_HUB_OFFLINE is set"
     if netguard.active():
         return False, "LABKIT_NO_NETWORK is set"
@@ -251,7 +252,8 @@ def course_model_cached() -> bool:
     return isinstance(path, str)
 
 
-def _choose_auto() -> tuple[str, str]:
+def choose_auto() -> tuple[str, str]:
+    """The profile ``auto`` resolves to here, and why: (name, reason). ``labkit doctor`` reports it."""
     reachable, why = hub_reachable()
     if reachable:
         return "course", f"auto: the model hub is reachable ({why})"
@@ -260,7 +262,8 @@ def _choose_auto() -> tuple[str, str]:
     return "tiny", f"auto: {why}, so the offline tiny profile is used"
 
 
-def _parse(requested: str | None) -> str:
+def parse_profile(requested: str | None) -> str:
+    """A profile name from user input (None or empty means ``auto``), or a ValueError that lists the valid ones."""
     raw = "auto" if requested is None else requested
     name = raw.strip().lower() or "auto"
     if name not in PROFILES:
@@ -275,10 +278,10 @@ def get_profile(refresh: bool = False) -> Profile:
     """The active profile, resolved once per process (a notebook kernel) and announced by a banner."""
     global _profile
     with _lock:
-        requested = _parse(os.environ.get("LABKIT_PROFILE"))
+        requested = parse_profile(os.environ.get("LABKIT_PROFILE"))
         if _profile is None or refresh or _profile.requested != requested:
             if requested == "auto":
-                name, reason = _choose_auto()
+                name, reason = choose_auto()
             else:
                 name, reason = requested, f"LABKIT_PROFILE={requested}"
             _profile = Profile(name=name, reason=reason, requested=requested, sizes=dict(SIZES[name]))
@@ -297,7 +300,7 @@ def _log_profile(profile: Profile) -> None:
 
 def set_profile(name: str) -> Profile:
     """Switch profile inside a running notebook (same as restarting with LABKIT_PROFILE=name)."""
-    os.environ["LABKIT_PROFILE"] = _parse(name)
+    os.environ["LABKIT_PROFILE"] = parse_profile(name)
     global _banner_shown
     _banner_shown = False
     return get_profile(refresh=True)

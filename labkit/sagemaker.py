@@ -302,7 +302,7 @@ def connect(region: str | None = None, *, emulator: Emulator | bool | None = Non
     if emulator is True:
         return _start_emulator(region or DEFAULT_REGION)
     region = region or os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or DEFAULT_REGION
-    confirm = config._truthy(os.environ.get("LABKIT_SAGEMAKER_CONFIRM")) if confirm is None else confirm
+    confirm = config.truthy(os.environ.get("LABKIT_SAGEMAKER_CONFIRM")) if confirm is None else confirm
     source = credentials_source()
     if netguard.active():
         reason = "LABKIT_NO_NETWORK=1 keeps this run on loopback, so AWS is out of reach."
