@@ -88,11 +88,11 @@ def build_labs(solutions: Path | None = None, labs: Path | None = None, check: b
     for src in sorted(solutions.glob("*.ipynb")):
         text = render(lab_from_solution(nbformat.read(src, as_version=4)))
         dest = labs / src.name
-        if not dest.is_file() or dest.read_text() != text:
+        if not dest.is_file() or dest.read_text(encoding="utf-8") != text:
             stale.append(dest)
             if not check:
                 labs.mkdir(parents=True, exist_ok=True)
-                dest.write_text(text)
+                dest.write_text(text, encoding="utf-8")
     if not check:
         known = {p.name for p in solutions.glob("*.ipynb")}
         for orphan in labs.glob("*.ipynb"):

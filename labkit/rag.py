@@ -175,7 +175,8 @@ class VectorIndex:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         faiss.write_index(self.index, str(folder / "index.faiss"))
-        (folder / "meta.json").write_text(json.dumps({"with_titles": self.with_titles, "dimension": self.index.d}))
+        (folder / "meta.json").write_text(json.dumps({"with_titles": self.with_titles, "dimension": self.index.d}),
+                                              encoding="utf-8")
         with (folder / "chunks.jsonl").open("w", encoding="utf-8") as handle:
             for chunk in self.chunks:
                 handle.write(json.dumps(asdict(chunk)) + "\n")
@@ -189,7 +190,7 @@ class VectorIndex:
         folder = Path(folder)
         if not (folder / "index.faiss").is_file():
             raise FileNotFoundError(f"No saved index in {folder} (expected index.faiss and chunks.jsonl).")
-        meta = json.loads((folder / "meta.json").read_text()) if (folder / "meta.json").is_file() else {}
+        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8")) if (folder / "meta.json").is_file() else {}
         index = cls(embedder, with_titles=meta.get("with_titles", True))
         index.index = faiss.read_index(str(folder / "index.faiss"))
         if index.index.d != _dimension(embedder):

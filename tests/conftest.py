@@ -58,7 +58,7 @@ def pytest_sessionfinish(session, exitstatus):
     if not log.is_file():
         return
     # test_config switches profiles on purpose inside this process; kernels are other processes
-    kernels = [line for line in log.read_text().splitlines() if line.split()[0] != str(os.getpid())]
+    kernels = [line for line in log.read_text(encoding="utf-8").splitlines() if line.split()[0] != str(os.getpid())]
     wrong = [line for line in kernels if line.split()[1] != "tiny"]
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     say = reporter.write_line if reporter else print

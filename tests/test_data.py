@@ -72,7 +72,7 @@ def test_missing_split_file_is_named(tmp_path):
 def test_corrupt_line_names_file_and_line(tmp_path):
     folder = _release(tmp_path / "release")
     path = folder / "dialogsum.train.jsonl"
-    path.write_text(path.read_text() + '{"fname": "train_3", "dialogue": \n')
+    path.write_text(path.read_text(encoding="utf-8") + '{"fname": "train_3", "dialogue": \n', encoding="utf-8")
     with pytest.raises(data.DataFileError, match=r"dialogsum.train.jsonl, line 3: not valid JSON"):
         data.load_dialogsum(folder)
 

@@ -362,7 +362,7 @@ def test_submissions_from_folders_and_zips(tmp_path, lab):
         archive.writestr(f"__MACOSX/ben/._{NB}", b"\x00\x05")
         archive.writestr("ben/notes.ipynb", b"{}")
     (tmp_path / "cat.zip").write_bytes(b"this is not a zip")
-    (tmp_path / "readme.txt").write_text("hello")
+    (tmp_path / "readme.txt").write_text("hello", encoding="utf-8")
     subs, skipped = grade.read_submissions(tmp_path, {NB})
     by_name = {s.learner: s for s in subs}
     assert sorted(by_name) == ["ann", "ben", "cat"]

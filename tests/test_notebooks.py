@@ -36,7 +36,7 @@ def test_labs_are_in_sync_with_solutions():
 
 @pytest.mark.parametrize("path", SOLUTIONS + LABS, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_notebooks_are_stored_without_outputs(path):
-    nb = json.loads(path.read_text())
+    nb = json.loads(path.read_text(encoding="utf-8"))
     for cell in nb["cells"]:
         if cell["cell_type"] == "code":
             assert cell["outputs"] == [] and cell["execution_count"] is None, f"{path.name}: strip outputs"
@@ -44,7 +44,7 @@ def test_notebooks_are_stored_without_outputs(path):
 
 @pytest.mark.parametrize("path", LABS, ids=lambda p: p.name)
 def test_labs_hold_no_solutions(path):
-    text = path.read_text()
+    text = path.read_text(encoding="utf-8")
     assert notebooks.BEGIN not in text and notebooks.END not in text
 
 

@@ -59,7 +59,7 @@ def test_artifact_is_atomic_and_built_once(tmp_path, monkeypatch):
     calls = []
 
     def failing(folder):
-        (folder / "half.bin").write_text("partial")
+        (folder / "half.bin").write_text("partial", encoding="utf-8")
         raise RuntimeError("interrupted")
 
     with pytest.raises(RuntimeError):
