@@ -190,7 +190,8 @@ class VectorIndex:
         folder = Path(folder)
         if not (folder / "index.faiss").is_file():
             raise FileNotFoundError(f"No saved index in {folder} (expected index.faiss and chunks.jsonl).")
-        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8")) if (folder / "meta.json").is_file() else {}
+        meta_file = folder / "meta.json"
+        meta = json.loads(meta_file.read_text(encoding="utf-8")) if meta_file.is_file() else {}
         index = cls(embedder, with_titles=meta.get("with_titles", True))
         index.index = faiss.read_index(str(folder / "index.faiss"))
         if index.index.d != _dimension(embedder):
