@@ -91,7 +91,8 @@ def test_auto_probe_is_bounded_when_the_hub_hangs(monkeypatch):
         start = time.perf_counter()
         reachable, why = config.hub_reachable(timeout_s=1.0)
         assert not reachable and why
-        assert time.perf_counter() - start < 3
+        # the probe gives up after timeout_s + 0.5 s; the margin covers a loaded 2-core machine
+        assert time.perf_counter() - start < 6
     finally:
         silent.close()
 
@@ -113,15 +114,24 @@ def test_course_profile_without_hub_says_how_to_switch(profile, monkeypatch, tmp
 def test_banner_shows_profile_device_and_ids_once(profile, capsys):
     config.set_profile("tiny")
     out = capsys.readouterr().out
-    assert "labkit profile: tiny" in out and "device: cpu" in out
+    assert "labkit profile: tiny" in out and f"device: {config.device()}" in out
     assert config.ROLES["summarizer"]["tiny"] in out
     config.get_profile()
     assert capsys.readouterr().out == ""
 
 
-def test_device_is_cpu_here_and_no_bf16():
-    assert config.device().type == "cpu"
-    assert not config.supports_bf16()
+def test_device_is_the_best_available_and_bf16_only_on_cuda():
+    import torch
+
+    dev = config.device()
+    if torch.cuda.is_available():
+        assert dev.type == "cuda"
+    elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        assert dev.type == "mps"
+    else:
+        assert dev.type == "cpu"
+    if dev.type != "cuda":
+        assert not config.supports_bf16()
 
 
 def test_set_seed_makes_torch_and_numpy_repeat():

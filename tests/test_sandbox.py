@@ -58,7 +58,7 @@ def test_pal_program_gives_answer_and_output():
     assert result.ok and result.error is None
     assert result.answer == 11
     assert result.stdout == "Roger has 11 tennis balls\n"
-    assert not result.truncated and 0 < result.seconds < 5
+    assert not result.truncated and 0 < result.seconds < 30  # generous: a loaded machine starts Python slowly
     shown = str(result)
     assert shown.startswith("ok in") and "answer: 11" in shown and "Roger has 11" in shown
 
@@ -371,7 +371,8 @@ def test_runaway_programs_time_out(code):
     elapsed = time.monotonic() - start
     assert not result.ok
     assert result.error == "TimeoutError: the program ran longer than 1 s (wall clock)"
-    assert 1 <= result.seconds and elapsed < 2.5
+    # killed at 1 s; the margin covers process start-up and clean-up on a loaded 2-core machine
+    assert 1 <= result.seconds and elapsed < 8
     if "working" in code:
         assert result.stdout == "working\n"  # output before the kill is kept
 
