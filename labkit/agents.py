@@ -25,7 +25,6 @@ strings). :class:`ScriptedLLM` replays prepared completions: it exists to show t
 from __future__ import annotations
 
 import difflib
-import json
 import re
 import string
 from collections import Counter
@@ -153,25 +152,18 @@ def load_word_problems(path: str | Path | None = None, limit: int | None = None)
     Raises a clear error for a missing file, a line that is not JSON, missing keys, a non-integer
     answer, duplicate ids or a ``limit`` larger than the set.
     """
+    from labkit.data import read_records
+
     path = Path(path or config.data_dir() / "word_problems" / "problems.jsonl")
-    if not path.is_file():
-        raise FileNotFoundError(f"Word problems not found: {path}. They ship with labkit in data/word_problems/; "
-                                "run from a clone of the repository or set LABKIT_DATA to its data/ folder.")
-    problems: list[WordProblem] = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path}, line {number}: not valid JSON ({err.msg}).") from None
-        missing = [k for k in _PROBLEM_KEYS if k not in row]
-        if missing:
-            raise ValueError(f"{path}, line {number}: missing {', '.join(missing)} (each line needs "
-                             f"{', '.join(_PROBLEM_KEYS)}).")
+
+    def integer_answer(row: dict) -> None:
         if not isinstance(row["answer"], int) or isinstance(row["answer"], bool):
-            raise ValueError(f"{path}, line {number}: answer {row['answer']!r} is not an integer.")
-        problems.append(WordProblem(**{k: row[k] for k in _PROBLEM_KEYS}))
+            raise ValueError(f"answer {row['answer']!r} is not an integer.")
+
+    rows = read_records(path, required=_PROBLEM_KEYS, what="word problems", check=integer_answer,
+                        hint="They ship with labkit in data/word_problems/; run from a clone of the repository "
+                             "or set LABKIT_DATA to its data/ folder.")
+    problems = [WordProblem(**{k: row[k] for k in _PROBLEM_KEYS}) for row in rows]
     ids = [p.id for p in problems]
     duplicates = sorted(i for i, n in Counter(ids).items() if n > 1)
     if duplicates:
@@ -190,10 +182,10 @@ def load_replies(split: str | None = None, path: str | Path | None = None):
     """
     import pandas as pd
 
+    from labkit.data import read_records
+
     path = Path(path or config.data_dir() / "word_problems" / "replies.jsonl")
-    if not path.is_file():
-        raise FileNotFoundError(f"Labelled replies not found: {path}.")
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = read_records(path, required=("split",), what="labelled replies")
     if split is not None:
         if split not in {"dev", "heldout"}:
             raise ValueError(f"split must be 'dev' or 'heldout', not {split!r}")
@@ -636,14 +628,11 @@ class Encyclopedia:
     """A small local encyclopedia with the ReAct paper's two actions: Search[entity] and Lookup[keyword]."""
 
     def __init__(self, path: str | Path | None = None):
+        from labkit.data import read_records
+
         path = Path(path or config.data_dir() / "encyclopedia" / "entries.jsonl")
-        if not path.is_file():
-            raise FileNotFoundError(f"Encyclopedia not found: {path}.")
-        self.pages = {}
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                entry = json.loads(line)
-                self.pages[entry["title"]] = entry["text"]
+        entries = read_records(path, required=("title", "text"), what="encyclopedia")
+        self.pages = {entry["title"]: entry["text"] for entry in entries}
         self.current: str | None = None
         self._lookups: dict[str, int] = {}
 
@@ -681,10 +670,10 @@ def _sentences(text: str) -> list[str]:
 
 def load_encyclopedia_questions(path: str | Path | None = None) -> list[dict]:
     """The multi-hop questions of ``data/encyclopedia/questions.jsonl`` (id, question, answer, hops)."""
+    from labkit.data import read_records
+
     path = Path(path or config.data_dir() / "encyclopedia" / "questions.jsonl")
-    if not path.is_file():
-        raise FileNotFoundError(f"Encyclopedia questions not found: {path}.")
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return read_records(path, required=("id", "question", "answer"), what="encyclopedia questions")
 
 
 REACT_INSTRUCTIONS = react_instructions({"Search": Encyclopedia.search, "Lookup": Encyclopedia.lookup})

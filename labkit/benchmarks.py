@@ -19,7 +19,6 @@ labkit does this in one forward pass per batch of question x option sequences:
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -47,29 +46,20 @@ def load_benchmark(path: str | Path | None = None):
     """
     import datasets
 
+    from labkit.data import read_records
+
     path = Path(path) if path is not None else benchmark_path()
-    if not path.is_file():
-        raise FileNotFoundError(f"No benchmark at {path}: it ships with labkit in data/benchmark/.")
-    rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path}, line {number}: not valid JSON ({err.msg}).") from err
-        missing = {"id", "subject", "question", "choices", "answer"} - set(row)
-        if missing:
-            raise ValueError(f"{path}, line {number}: missing {', '.join(sorted(missing))}.")
+
+    def valid(row: dict) -> None:
         choices = row["choices"]
         if not isinstance(choices, list) or len(choices) != len(LETTERS) or len(set(choices)) != len(LETTERS):
-            raise ValueError(f"{path}, line {number}: 'choices' must be {len(LETTERS)} different strings.")
+            raise ValueError(f"'choices' must be {len(LETTERS)} different strings.")
         if not isinstance(row["answer"], int) or not 0 <= row["answer"] < len(LETTERS):
-            raise ValueError(f"{path}, line {number}: 'answer' must be the index (0-3) of the right choice.")
-        rows.append({key: row[key] for key in ("id", "subject", "question", "choices", "answer")})
-    if not rows:
-        raise ValueError(f"{path} holds no questions.")
-    return datasets.Dataset.from_list(rows)
+            raise ValueError("'answer' must be the index (0-3) of the right choice.")
+
+    columns = ("id", "subject", "question", "choices", "answer")
+    rows = read_records(path, required=columns, what="benchmark", check=valid)
+    return datasets.Dataset.from_list([{key: row[key] for key in columns} for row in rows])
 
 
 def cloze_prompts(questions) -> tuple[list[str], list[list[str]]]:

@@ -10,6 +10,7 @@ Notebook 02 introduces the data; notebooks 03 and 05 train on it.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import datasets
@@ -43,15 +44,17 @@ def _record(raw: dict, path: Path, lineno: int) -> dict:
 
 
 def read_records(path: str | Path, required: tuple[str, ...] = (), what: str = "data file",
-                 regenerate: str | None = None) -> list[dict]:
+                 regenerate: str | None = None, check: Callable[[dict], None] | None = None,
+                 hint: str | None = None) -> list[dict]:
     """Every JSON object of a JSON Lines file, naming the file and line of a bad record.
 
     The one reader behind every labkit loader (dialogues, rankings, questions, problem sets...). Blank
-    lines are skipped; a line that is not JSON, not an object, or lacks a ``required`` field raises
-    :class:`DataFileError` with ``path, line N: ...`` and what to do (``regenerate`` names the command).
+    lines are skipped; a line that is not JSON, not an object, lacks a ``required`` field, or makes
+    ``check(record)`` raise ``ValueError`` raises :class:`DataFileError` with ``path, line N: ...`` and
+    what to do (``regenerate`` names the command that writes the file again; ``hint`` is any other advice).
     """
     path = Path(path)
-    fix = f" Regenerate it with `{regenerate}`." if regenerate else ""
+    fix = (f" Regenerate it with `{regenerate}`." if regenerate else "") + (f" {hint}" if hint else "")
     if not path.is_file():
         raise FileNotFoundError(f"{what.capitalize()} not found: {path}.{fix}")
     records = []
@@ -69,6 +72,11 @@ def read_records(path: str | Path, required: tuple[str, ...] = (), what: str = "
             missing = [key for key in required if key not in raw]
             if missing:
                 raise DataFileError(f"{path}, line {lineno}: missing field(s) {', '.join(missing)}.{fix}")
+            if check is not None:
+                try:
+                    check(raw)
+                except ValueError as err:
+                    raise DataFileError(f"{path}, line {lineno}: {err}{fix}") from None
             records.append(raw)
     if not records:
         raise DataFileError(f"{path} holds no records.{fix}")

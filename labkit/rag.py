@@ -80,15 +80,10 @@ def load_documents(folder: str | Path | None = None) -> list[Document]:
 
 def load_questions(path: str | Path | None = None) -> list[dict]:
     """Labelled questions: id, question, doc_id, evidence (a sentence of that document), answer."""
+    from labkit.data import read_records
+
     path = Path(path or corpus_dir() / "questions.jsonl")
-    questions = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if line.strip():
-            try:
-                questions.append(json.loads(line))
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{path}, line {lineno}: not valid JSON ({err.msg}).") from None
-    return questions
+    return read_records(path, required=("id", "question"), what="RAG questions")
 
 
 def chunk_document(doc: Document, tokenizer, chunk_tokens: int = 200, overlap: int = 50) -> list[Chunk]:

@@ -37,7 +37,7 @@ def test_word_problem_validator_passes():
 @pytest.mark.parametrize("content, message", [
     ('{"id": "w01", "question": "q?", "answer": 3, "steps": 1, "program": "answer = 1 + 2"}\nnot json\n',
      "line 2: not valid JSON"),
-    ('{"id": "w01", "question": "q?", "answer": 3}\n', "missing steps, program"),
+    ('{"id": "w01", "question": "q?", "answer": 3}\n', "line 1: missing field.*steps, program"),
     ('{"id": "w01", "question": "q?", "answer": "3", "steps": 1, "program": "answer = 3"}\n', "not an integer"),
     ('{"id": "w01", "question": "q?", "answer": 3, "steps": 1, "program": "answer = 1 + 2"}\n' * 2,
      "duplicate problem ids"),
