@@ -11,6 +11,10 @@ by hand:
 * :func:`gae` - generalized advantage estimation;
 * :func:`policy_loss` / :func:`value_loss` - PPO's clipped objectives;
 * :class:`AdaptiveKLController` - the adaptive KL coefficient of Ziegler et al. (2019);
+* :func:`sample` / :class:`PPOTrainer` - PPO for a seq2seq policy with a LoRA adapter (the course's Lab 3),
+  :func:`prompt_batches` its batches of prompts, :class:`RewardModel` a classifier as reward;
+* :func:`rankings_to_pairs` / :func:`preference_dataset` / :func:`train_reward_model` - a reward model
+  trained from ranked completions;
 * :func:`dpo_loss` - Direct Preference Optimization's loss (notebook 06), written out so it can be
   compared with trl's ``DPOTrainer`` on one batch.
 """
@@ -390,10 +394,17 @@ class PPOTrainer:
     scores into per-token rewards with a KL penalty against the reference (``reward_shaping``, see
     :meth:`shape_rewards`), estimates advantages with GAE and runs ``ppo_epochs`` of clipped policy and
     value updates over mini-batches. The algorithm and statistics are those of trl 0.11's PPOTrainer (the
-    course's), and every pass runs with dropout off, as trl's did. What it saves: each prompt batch is
-    encoded once and that encoder output serves both the sampling and the old log-probs / values; the
-    reference pass computes log-probabilities only; entropy is a statistic computed without gradients;
-    each mini-batch drops the padding columns none of its rows needs. ``bench/bench_ppo.py`` times it.
+    course's), and every pass runs with dropout off, as trl's did. What it saves (``bench/bench_ppo.py``
+    times it against trl 0.11):
+
+    * each prompt is encoded once per step, in chunks of similar length, and the sampling loop
+      (:func:`sample`) reuses that encoder output at every token;
+    * the sampling pass also returns the old log-probs and values, so the policy is not run a second time;
+    * the reference pass computes log-probabilities only, over length-sorted chunks;
+    * entropy is a statistic computed without gradients (unless ``entropy_coef`` makes it a loss term);
+    * each mini-batch drops the padding columns none of its rows needs;
+    * the policy's ``gelu_new`` activations (FLAN-T5's) are swapped, in place, for PyTorch's fused kernel
+      of the same formula.
     """
 
     def __init__(self, policy, tokenizer, reward_fn, config: PPOConfig | None = None, *, reward_shaping=None):

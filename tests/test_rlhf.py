@@ -169,7 +169,7 @@ def test_tiny_ppo_lowers_toxicity_beyond_sampling_noise():
     held_out = [prompts.zero_shot(d) for d in dataset["test"]["dialogue"][:n]]
     sampling = GenerationConfig(**config.setting("toxicity_generation"))
     before = rlhf.evaluate_toxicity(model, tokenizer, held_out, reward, n=n, generation_config=sampling,
-                                    samples_per_prompt=samples)
+                                    samples_per_prompt=samples, batch_size=64)
     settings = config.setting("ppo")
     policy = finetune.add_lora(model, finetune.lora_config(**config.setting("ppo_lora_config")))
     trainer = rlhf.PPOTrainer(policy, tokenizer, reward, rlhf.PPOConfig(**settings))  # the notebook's settings
@@ -178,7 +178,7 @@ def test_tiny_ppo_lowers_toxicity_beyond_sampling_noise():
     for prompts_of_step in rlhf.prompt_batches(train, batch, config.size("ppo_steps")):
         trainer.step(prompts_of_step)
     after = rlhf.evaluate_toxicity(policy, tokenizer, held_out, reward, n=n, generation_config=sampling,
-                                   samples_per_prompt=samples)
+                                   samples_per_prompt=samples, batch_size=64)
     change = rlhf.compare_rewards(before, after)
     assert after["mean"] > before["mean"]
     assert change["ci_low"] > 0, change
