@@ -106,7 +106,7 @@ SIZES: dict[str, dict[str, int]] = {
         "react_tokens": 40,
         "n_langchain_questions": 1,  # LangChain's pipeline generates one prompt at a time
         "shopbot_steps": 4,
-        "dpo_pairs_per_row": 1,  # notebook 06: SmolLM2 DPO steps take ~6 s each on 2 cores
+        "dpo_pairs_per_row": 1,  # notebook 06: a SmolLM2 DPO step (4 pairs) takes ~15 s on one core
         "dpo_eval_pairs_per_row": 1,  # one held-out pair per test prompt (30)
         "cai_prompts": 12,
         "cai_min_pairs": 4,
@@ -159,10 +159,10 @@ SETTINGS: dict[str, dict] = {
                 "init_kl_coef": 0.2, "min_new_tokens": 8, "max_new_tokens": 32, "top_k": 50, "top_p": 1.0},
         "ppo_lora_config": {"r": 8, "lora_alpha": 16, "target_modules": ["q", "k", "v", "o"]},
         "toxicity_generation": {"max_new_tokens": 32, "do_sample": True, "top_k": 50, "top_p": 1.0},
-        # 6 steps x 4 pairs: a few percent of the pairs, enough to move the implicit reward on held-out pairs
-        "dpo": {"learning_rate": 5e-4, "max_steps": 6, "per_device_train_batch_size": 4, "beta": 0.1,
+        # 4 steps x 4 pairs: a few percent of the pairs, enough to move the implicit reward on held-out pairs
+        "dpo": {"learning_rate": 1e-3, "max_steps": 4, "per_device_train_batch_size": 4, "beta": 0.1,
                 "max_length": 256},
-        "cai_dpo": {"learning_rate": 5e-4, "max_steps": 6, "per_device_train_batch_size": 4, "beta": 0.1,
+        "cai_dpo": {"learning_rate": 5e-4, "max_steps": 4, "per_device_train_batch_size": 4, "beta": 0.1,
                     "max_length": 256},
         "dpo_lora_config": {"r": 16, "lora_alpha": 32, "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"]},
         "cai_generation": {"max_new_tokens": 40, "do_sample": False, "repetition_penalty": 1.2},
