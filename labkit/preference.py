@@ -319,8 +319,10 @@ def load_constitution(path=None) -> dict[str, Principle]:
 
 def load_red_team(split: str | None = None, path=None) -> list[dict]:
     """The project's red-team prompts (``data/constitution/red_team.jsonl``): id, prompt, principle, category, split."""
+    from labkit.data import read_records
+
     path = Path(path or constitution_dir() / "red_team.jsonl")
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = read_records(path, required=("id", "prompt", "split"), what="red-team prompts")
     if split is not None:
         if split not in {r["split"] for r in rows}:
             raise ValueError(f"No red-team prompts in split {split!r}; the splits are 'train' and 'test'.")

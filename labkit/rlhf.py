@@ -550,13 +550,14 @@ class PPOTrainer:
 
 def load_rankings(path=None) -> list[dict]:
     """The project's ranked completions (data/rankings): id, prompt, completions, ranking (1 = best), split."""
-    import json
     from pathlib import Path
 
     from labkit import config
+    from labkit.data import read_records
 
     path = Path(path or config.data_dir() / "rankings" / "rankings.jsonl")
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return read_records(path, required=("prompt", "completions", "ranking", "split"), what="rankings",
+                        regenerate="python data/rankings/generate.py")
 
 
 def preference_dataset(rows: Sequence[dict], to_pairs=None):

