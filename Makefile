@@ -9,7 +9,7 @@ TEST_ENV := LABKIT_PROFILE=tiny LABKIT_NO_NETWORK=1 HF_HUB_OFFLINE=1 HF_DATASETS
             TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false MPLBACKEND=Agg
 PYTEST_ARGS ?=
 
-.PHONY: setup lab test unit notebooks labs doctor bench train clean
+.PHONY: setup lab test lint unit notebooks labs doctor bench train clean
 
 setup: $(STAMP)
 
@@ -37,9 +37,13 @@ lab: setup
 	exec $(BIN)/jupyter lab $$allow_root $(LAB_ARGS) labs/
 
 ## The whole suite: unit tests, lab sync and grading self-tests, and nbmake over every solution notebook.
-test: setup
+test: setup lint
 	@$(TEST_ENV) $(BIN)/python -m pytest tests solutions --nbmake --nbmake-timeout=600 $(PYTEST_ARGS); \
 	rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing on purpose"; exit 1; fi; exit $$rc
+
+## The static gate (ruff: pyflakes, pycodestyle, isort, bugbear, pyupgrade; settings in pyproject.toml).
+lint: setup
+	$(BIN)/ruff check .
 
 ## Only the unit tests (fast).
 unit: setup
