@@ -8,6 +8,11 @@ STAMP := $(VENV)/.labkit-installed
 TEST_ENV := LABKIT_PROFILE=tiny LABKIT_NO_NETWORK=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 \
             TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false MPLBACKEND=Agg
 PYTEST_ARGS ?=
+# Two pytest workers, one OpenMP thread each: one executes the notebooks one after another (nbmake stays
+# serial), the other runs the unit tests beside it. Two torch processes with more threads on 2 cores
+# slow down 10x+; with one thread each they don't. `make test XDIST=` runs everything in one process.
+XDIST ?= -n 2
+TEST_PARALLEL := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
 .PHONY: setup lab test lint unit notebooks labs doctor bench train clean
 
@@ -38,7 +43,8 @@ lab: setup
 
 ## The whole suite: unit tests, lab sync and grading self-tests, and nbmake over every solution notebook.
 test: setup lint
-	@$(TEST_ENV) $(BIN)/python -m pytest tests solutions --nbmake --nbmake-timeout=600 $(PYTEST_ARGS); \
+	@$(TEST_ENV) $(TEST_PARALLEL) $(BIN)/python -m pytest tests solutions --nbmake --nbmake-timeout=600 \
+	    $(XDIST) $(PYTEST_ARGS); \
 	rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing on purpose"; exit 1; fi; exit $$rc
 
 ## The static gate (ruff: pyflakes, pycodestyle, isort, bugbear, pyupgrade; settings in pyproject.toml).

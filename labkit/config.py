@@ -294,8 +294,11 @@ def _log_profile(profile: Profile) -> None:
     """Record the resolved profile in ``LABKIT_PROFILE_LOG`` (the test suite's proof of what kernels ran)."""
     log = os.environ.get("LABKIT_PROFILE_LOG")
     if log:
+        import sys
+
+        kind = "kernel" if "ipykernel" in os.path.basename(sys.argv[0] if sys.argv else "") else "process"
         with open(log, "a", encoding="utf-8") as handle:
-            handle.write(f"{os.getpid()} {profile.name}\n")
+            handle.write(f"{os.getpid()} {profile.name} {kind}\n")
 
 
 def set_profile(name: str) -> Profile:

@@ -47,19 +47,44 @@ def dialogsum():
 
 def pytest_configure(config):
     sys.path.insert(0, str(ROOT))
-    # Every process that resolves a profile (this one and each notebook kernel) appends it here.
-    log = Path(tempfile.mkdtemp(prefix="labkit-profiles-")) / "profiles.log"
-    os.environ["LABKIT_PROFILE_LOG"] = str(log)
+    # Every process that resolves a profile (test processes and each notebook kernel) appends it here.
+    # Under pytest-xdist the controller creates the log and the workers inherit it.
+    if "LABKIT_PROFILE_LOG" not in os.environ or not hasattr(config, "workerinput"):
+        log = Path(tempfile.mkdtemp(prefix="labkit-profiles-")) / "profiles.log"
+        os.environ["LABKIT_PROFILE_LOG"] = str(log)
+
+
+def pytest_collection_modifyitems(config, items):
+    """The notebooks first: under ``make test`` (two xdist workers) one worker starts on them at once."""
+    notebooks = [item for item in items if ".ipynb" in item.nodeid]
+    chosen = set(notebooks)
+    items[:] = notebooks + [item for item in items if item not in chosen]
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """``make test`` runs two workers: every notebook goes to one of them, in order (nbmake stays serial),
+    and the unit tests, file by file, to the other. (A scheduler of our own rather than ``xdist_group``:
+    pytest 9 derives node ids in a way xdist's group suffix no longer changes.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class NotebooksTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "notebooks" if ".ipynb" in nodeid else super()._split_scope(nodeid)
+
+    return NotebooksTogether(config, log)
 
 
 def pytest_sessionfinish(session, exitstatus):
-    """Guard: fail the run if any process - a notebook kernel included - ran outside the tiny profile."""
+    """Guard: fail the run if any notebook kernel ran outside the tiny profile (checked once, by the controller)."""
+    if hasattr(session.config, "workerinput"):
+        return
     log = Path(os.environ.get("LABKIT_PROFILE_LOG", ""))
     if not log.is_file():
         return
-    # test_config switches profiles on purpose inside this process; kernels are other processes
-    kernels = [line for line in log.read_text(encoding="utf-8").splitlines() if line.split()[0] != str(os.getpid())]
-    wrong = [line for line in kernels if line.split()[1] != "tiny"]
+    lines = [line.split() for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
+    # test processes switch profiles on purpose (test_config); only kernels must stay in tiny
+    kernels = [line for line in lines if len(line) > 2 and line[2] == "kernel"]
+    wrong = [" ".join(line) for line in kernels if line[1] != "tiny"]
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     say = reporter.write_line if reporter else print
     if wrong:

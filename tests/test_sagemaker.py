@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import ipaddress
 import json
+import socket
 import sys
 from contextlib import redirect_stderr, redirect_stdout
 
@@ -583,6 +584,9 @@ def test_staged_code_trains_under_torchrun(tmp_path):
     command[command.index("/opt/ml/model")] = str(tmp_path / "model")  # no /opt/ml here
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(LABKIT_PROFILE="tiny", OMP_NUM_THREADS="1")
+    with socket.socket() as probe:  # torchrun's static rendezvous: a free port, not the default 29500
+        probe.bind(("127.0.0.1", 0))
+        env["PET_MASTER_PORT"] = str(probe.getsockname()[1])
     which = subprocess.run([sys.executable, "-c", "import labkit; print(labkit.__file__)"], cwd=bundle, env=env,
                            capture_output=True, text=True, timeout=60)
     assert which.stdout.strip() == str(bundle / "labkit" / "__init__.py")  # the uploaded copy, not the repo's
