@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 # Two pytest workers, one OpenMP thread each: one executes the notebooks one after another (nbmake stays
 # serial), the other runs the unit tests beside it. Two torch processes with more threads on 2 cores
 # slow down 10x+; with one thread each they don't. `make test XDIST=` runs everything in one process.
-XDIST ?= -n 2
+XDIST ?= -n 2 --no-loadscope-reorder
 TEST_PARALLEL := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
 .PHONY: setup lab test lint unit notebooks labs doctor bench train clean
