@@ -166,6 +166,16 @@ def toxicity(texts: Sequence[str], model=None, tokenizer=None, toxic_label: str 
     return [float(p) for p in scorer(list(texts), kind="probability")]
 
 
+def text_pair_features():
+    """The inputs labkit's ROUGE and BLEU evaluate modules accept: one prediction string per example with one
+    reference string or a list of them (the hub metrics' two schemas)."""
+    import datasets
+
+    return [datasets.Features({"predictions": datasets.Value("string"),
+                               "references": datasets.Sequence(datasets.Value("string"))}),
+            datasets.Features({"predictions": datasets.Value("string"), "references": datasets.Value("string")})]
+
+
 def module_path(name: str) -> str:
     """The folder of labkit's local ``evaluate`` module ``name`` ("rouge", "bleu" or "toxicity").
 

@@ -11,7 +11,6 @@ Result keys follow the hub's ``bleu`` metric (scores in [0, 1]).
 (evaluate scans this file for its imports line by line: keep one import per line.)
 """
 
-import datasets
 import evaluate
 
 from labkit import metrics
@@ -49,12 +48,7 @@ class Bleu(evaluate.Metric):
             description=_DESCRIPTION,
             citation=_CITATION,
             inputs_description=_KWARGS_DESCRIPTION,
-            features=[
-                datasets.Features({"predictions": datasets.Value("string"),
-                                   "references": datasets.Sequence(datasets.Value("string"))}),
-                datasets.Features({"predictions": datasets.Value("string"),
-                                   "references": datasets.Value("string")}),
-            ],
+            features=metrics.text_pair_features(),
             codebase_urls=["https://github.com/mjpost/sacrebleu"],
         )
 

@@ -11,7 +11,6 @@ passed ``use_stemmer=True``; the hub's script defaults to False).
 (evaluate scans this file for its imports line by line: keep one import per line.)
 """
 
-import datasets
 import evaluate
 
 from labkit import metrics
@@ -49,12 +48,7 @@ class Rouge(evaluate.Metric):
             description=_DESCRIPTION,
             citation=_CITATION,
             inputs_description=_KWARGS_DESCRIPTION,
-            features=[
-                datasets.Features({"predictions": datasets.Value("string"),
-                                   "references": datasets.Sequence(datasets.Value("string"))}),
-                datasets.Features({"predictions": datasets.Value("string"),
-                                   "references": datasets.Value("string")}),
-            ],
+            features=metrics.text_pair_features(),
             codebase_urls=["https://github.com/google-research/google-research/tree/master/rouge"],
         )
 
