@@ -55,23 +55,11 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    """The notebooks first: under ``make test`` (two xdist workers) one worker starts on them at once."""
+    """The notebooks first. Under ``make test`` (two xdist workers, ``--dist loadscope``, scopes kept in this
+    order) each worker takes one notebook at a time, the longest work first, and the unit tests fill in after."""
     notebooks = [item for item in items if ".ipynb" in item.nodeid]
     chosen = set(notebooks)
     items[:] = notebooks + [item for item in items if item not in chosen]
-
-
-def pytest_xdist_make_scheduler(config, log):
-    """``make test`` runs two workers: every notebook goes to one of them, in order (nbmake stays serial),
-    and the unit tests, file by file, to the other. (A scheduler of our own rather than ``xdist_group``:
-    pytest 9 derives node ids in a way xdist's group suffix no longer changes.)"""
-    from xdist.scheduler import LoadScopeScheduling
-
-    class NotebooksTogether(LoadScopeScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            return "notebooks" if ".ipynb" in nodeid else super()._split_scope(nodeid)
-
-    return NotebooksTogether(config, log)
 
 
 def pytest_sessionfinish(session, exitstatus):
