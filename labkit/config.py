@@ -148,7 +148,7 @@ SETTINGS: dict[str, dict] = {
     },
     "tiny": {
         "full": {"learning_rate": 2e-3, "max_steps": 150, "batch_size": 16},
-        "lora": {"learning_rate": 5e-3, "max_steps": 300, "batch_size": 16},
+        "lora": {"learning_rate": 1e-2, "max_steps": 150, "batch_size": 16},
         "prompt_tuning": {"learning_rate": 0.3, "max_steps": 100, "batch_size": 16},
         "lora_config": {"r": 8, "lora_alpha": 16, "target_modules": ["q", "k", "v", "o"]},
         "multitask": {"topic_share": 0.25},
