@@ -17,6 +17,7 @@ The PEFT taxonomy maps onto this module: selective = :func:`freeze_except`, repa
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import random
 import re
@@ -228,9 +229,18 @@ def train(model, tokenizer, train_dataset, output_dir: str | Path, learning_rate
     """Train ``model`` in place with Seq2SeqTrainer, checkpointing to ``output_dir``.
 
     If ``output_dir`` already holds a checkpoint (an interrupted run), training resumes from the last
-    one - same step count, optimizer and scheduler state - instead of starting over.
+    one - same step count, optimizer and scheduler state - instead of starting over. A run that already
+    reached ``max_steps`` is loaded from its last checkpoint and not trained further.
+
+    Two processes training into the same folder (two notebooks, or a notebook and the test suite, both
+    wanting the instruct summarizer) take turns under a file lock: the second waits, then resumes from the
+    first one's final checkpoint instead of training the same steps again over its files. Under a
+    distributed launcher (``WORLD_SIZE`` > 1) the ranks train together and only rank 0 writes, so no lock.
     """
-    from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments
+    import os
+
+    from filelock import FileLock
+    from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments, TrainerState
 
     args = Seq2SeqTrainingArguments(
         output_dir=str(output_dir), learning_rate=learning_rate, max_steps=max_steps,
@@ -243,10 +253,28 @@ def train(model, tokenizer, train_dataset, output_dir: str | Path, learning_rate
     trainer = Seq2SeqTrainer(model=model, args=args, train_dataset=train_dataset,
                              data_collator=collator(tokenizer, model), processing_class=tokenizer,
                              callbacks=callbacks)
-    checkpoint = last_checkpoint(output_dir) if resume else None
-    trainer.train(resume_from_checkpoint=checkpoint)
+    output_dir = Path(output_dir)
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.nullcontext() if distributed else FileLock(str(run_lock(output_dir))):
+        checkpoint = last_checkpoint(output_dir) if resume else None
+        finished = checkpoint is not None and TrainerState.load_from_json(
+            str(Path(checkpoint) / "trainer_state.json")).global_step >= max_steps
+        if finished:
+            # transformers 5 resumed at max_steps still takes one more step (and saves checkpoint-N+1, so every
+            # re-run drifts by a step): a finished run is loaded - its weights and its log - not trained.
+            trainer._load_from_checkpoint(checkpoint)
+            trainer.state = TrainerState.load_from_json(str(Path(checkpoint) / "trainer_state.json"))
+        else:
+            trainer.train(resume_from_checkpoint=checkpoint)
     model.eval()
     return TrainResult(trainer=trainer, resumed_from=checkpoint, losses=loss_history(trainer))
+
+
+def run_lock(output_dir: str | Path) -> Path:
+    """The lock file :func:`train` holds while it trains into ``output_dir`` (next to the folder)."""
+    output_dir = Path(output_dir)
+    return output_dir.parent / f"{output_dir.name}.lock"
 
 
 def loss_history(trainer) -> pd.DataFrame:

@@ -225,3 +225,38 @@ def test_tokenize_pairs_matches_tokenize_dialogues_on_summaries(summarizer, dial
     b = finetune.tokenize_dialogues(split, tokenizer)
     assert [a[i]["input_ids"] for i in order] == b["input_ids"]
     assert [a[i]["labels"] for i in order] == b["labels"]
+
+
+def test_two_trainings_into_one_folder_take_turns(summarizer, small_train, tmp_path):
+    """While another process holds the run's lock (say, a notebook training the same run), train waits; then it
+    resumes from that run's final checkpoint instead of training the same steps over its files."""
+    import threading
+
+    from filelock import FileLock
+
+    model, tokenizer = summarizer
+    out = tmp_path / "run"
+    trained = copy.deepcopy(model)
+    first = finetune.train(trained, tokenizer, small_train, out, learning_rate=1e-3, max_steps=6,
+                           batch_size=4, save_steps=6, disable_tqdm=True)
+    assert first.steps == 6
+    counter = _CountSteps()
+    results = []
+    held = FileLock(str(finetune.run_lock(out)))
+    held.acquire()
+    try:
+        second = copy.deepcopy(model)
+        waiting = threading.Thread(target=lambda: results.append(finetune.train(
+            second, tokenizer, small_train, out, learning_rate=1e-3, max_steps=6, batch_size=4,
+            save_steps=6, disable_tqdm=True, callbacks=[counter])))
+        waiting.start()
+        waiting.join(timeout=3)
+        assert waiting.is_alive() and not results  # blocked on the lock, nothing trained
+    finally:
+        held.release()
+    waiting.join(timeout=120)
+    assert results and results[0].resumed_from == finetune.last_checkpoint(out)
+    assert counter.steps == 0  # the finished run was reused, not trained again (no checkpoint-7 either)
+    assert results[0].steps == 6 and sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-6"]
+    assert results[0].losses["loss"].tolist() == first.losses["loss"].tolist()
+    assert all(torch.equal(a, b) for a, b in zip(trained.parameters(), second.parameters(), strict=True))
