@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import os
 import random
 import re
 from collections.abc import Callable, Sequence
@@ -237,8 +238,6 @@ def train(model, tokenizer, train_dataset, output_dir: str | Path, learning_rate
     first one's final checkpoint instead of training the same steps again over its files. Under a
     distributed launcher (``WORLD_SIZE`` > 1) the ranks train together and only rank 0 writes, so no lock.
     """
-    import os
-
     from filelock import FileLock
     from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments, TrainerState
 
@@ -258,13 +257,12 @@ def train(model, tokenizer, train_dataset, output_dir: str | Path, learning_rate
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     with contextlib.nullcontext() if distributed else FileLock(str(run_lock(output_dir))):
         checkpoint = last_checkpoint(output_dir) if resume else None
-        finished = checkpoint is not None and TrainerState.load_from_json(
-            str(Path(checkpoint) / "trainer_state.json")).global_step >= max_steps
-        if finished:
+        state = TrainerState.load_from_json(str(Path(checkpoint) / "trainer_state.json")) if checkpoint else None
+        if state is not None and state.global_step >= max_steps:
             # transformers 5 resumed at max_steps still takes one more step (and saves checkpoint-N+1, so every
             # re-run drifts by a step): a finished run is loaded - its weights and its log - not trained.
             trainer._load_from_checkpoint(checkpoint)
-            trainer.state = TrainerState.load_from_json(str(Path(checkpoint) / "trainer_state.json"))
+            trainer.state = state
         else:
             trainer.train(resume_from_checkpoint=checkpoint)
     model.eval()

@@ -11,12 +11,12 @@ from __future__ import annotations
 import io
 import ipaddress
 import json
-import socket
 import sys
 from contextlib import redirect_stderr, redirect_stdout
 
 import pytest
 from botocore.exceptions import ClientError
+from browser_helpers import free_port  # tests/ is on sys.path under pytest
 
 from labkit import cli
 from labkit import sagemaker as sm
@@ -363,11 +363,7 @@ def test_no_credentials_falls_back_to_the_labelled_emulator(emulator, no_credent
 
 
 def test_credentials_that_do_not_work_fall_back_to_the_emulator(no_credentials, monkeypatch, capsys):
-    import socket
-
-    with socket.socket() as s:  # a loopback port nobody listens on: AWS "refuses" at once
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()  # a loopback port nobody listens on: AWS "refuses" at once
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "expired")
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
@@ -584,9 +580,7 @@ def test_staged_code_trains_under_torchrun(tmp_path):
     command[command.index("/opt/ml/model")] = str(tmp_path / "model")  # no /opt/ml here
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(LABKIT_PROFILE="tiny", OMP_NUM_THREADS="1")
-    with socket.socket() as probe:  # torchrun's static rendezvous: a free port, not the default 29500
-        probe.bind(("127.0.0.1", 0))
-        env["PET_MASTER_PORT"] = str(probe.getsockname()[1])
+    env["PET_MASTER_PORT"] = str(free_port())  # torchrun's static rendezvous: a free port, not the default 29500
     which = subprocess.run([sys.executable, "-c", "import labkit; print(labkit.__file__)"], cwd=bundle, env=env,
                            capture_output=True, text=True, timeout=60)
     assert which.stdout.strip() == str(bundle / "labkit" / "__init__.py")  # the uploaded copy, not the repo's
