@@ -21,13 +21,14 @@ by hand:
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import combinations
 
 import torch
 from transformers.modeling_outputs import BaseModelOutput
+
+from labkit.generation import cache_argument, decoder_cache
 
 
 def rankings_to_pairs(completions: Sequence[str], ranking: Sequence[int]) -> list[tuple[str, str]]:
@@ -309,15 +310,24 @@ def _whiten(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def token_logprobs(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-    """log π(token) at each position: the token's logit minus the log of the softmax's denominator."""
-    logits = logits.float()
-    return logits.gather(-1, tokens.unsqueeze(-1)).squeeze(-1) - logits.logsumexp(-1)
+    """log π(token) at each position: the token's logit minus the log of the softmax's denominator.
+
+    Written as ``log_softmax`` then a gather, not ``logit - logsumexp``: the same number, but on a CPU
+    ``logsumexp`` over a 32k vocabulary whose logits spread over ~100 nats is ~4× slower (its ``exp`` of
+    very negative numbers lands on the slow subnormal path; ``log_softmax``'s fused kernel does not).
+    """
+    return logits.float().log_softmax(-1).gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
+
+
+# log-probabilities below this are treated as this in the entropy: e^-80 ≈ 2e-35, so a 32k vocabulary changes the
+# entropy by < 1e-28 nats, and exp() stays off the CPU's slow subnormal path (and -inf logits give no NaN)
+_LOGP_FLOOR = -80.0
 
 
 def entropy_from_logits(logits: torch.Tensor) -> torch.Tensor:
     """The entropy −Σ p·log p of the next-token distribution at each position, in nats."""
-    logits = logits.float()
-    return logits.logsumexp(-1) - (logits.softmax(-1) * logits).sum(-1)
+    logp = logits.float().log_softmax(-1).clamp_min(_LOGP_FLOOR)
+    return -(logp.exp() * logp).sum(-1)
 
 
 def draw_tokens(logits: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -351,10 +361,8 @@ def sample(model, encoder_outputs, attention_mask: torch.Tensor, max_new_tokens:
     batch = attention_mask.shape[0]
     sequences = torch.full((batch, 1), config.decoder_start_token_id, dtype=torch.long, device=attention_mask.device)
     done = torch.zeros(batch, dtype=torch.bool, device=attention_mask.device)
-    # transformers 5.24 renamed the decoder cache argument from past_key_values to cache
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    cache_name = "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
-    logprobs, values, cache = [], [], None
+    cache_name = cache_argument(model)
+    logprobs, values, cache = [], [], decoder_cache(config, max_new_tokens + 1)
     for t in range(max_new_tokens):
         out = model(encoder_outputs=encoder_outputs, attention_mask=attention_mask, decoder_input_ids=sequences[:, -1:],
                     use_cache=True, output_hidden_states=value_head is not None, **{cache_name: cache})
@@ -368,7 +376,7 @@ def sample(model, encoder_outputs, attention_mask: torch.Tensor, max_new_tokens:
             filtered = warp(sequences, filtered)
         token = draw_tokens(filtered, generator)
         token = torch.where(done, torch.full_like(token, pad), token)
-        logprobs.append(logits.gather(-1, token[:, None]).squeeze(-1) - logits.logsumexp(-1))
+        logprobs.append(token_logprobs(logits, token))
         sequences = torch.cat([sequences, token[:, None]], dim=-1)
         done |= token == eos
         if done.all():
@@ -399,7 +407,11 @@ class PPOTrainer:
 
     * each prompt is encoded once per step, in chunks of similar length, and the sampling loop
       (:func:`sample`) reuses that encoder output at every token;
-    * the sampling pass also returns the old log-probs and values, so the policy is not run a second time;
+    * the sampling pass also returns the old log-probs and values, so the policy is not run a second time,
+      and its KV cache is written into buffers allocated once (:class:`labkit.generation.PreallocatedLayer`)
+      instead of growing by concatenation;
+    * log-probabilities and entropy come from ``log_softmax`` (:func:`token_logprobs`), which stays off the
+      CPU's slow path for the tiny probabilities of a large vocabulary;
     * the reference pass computes log-probabilities only, over length-sorted chunks;
     * entropy is a statistic computed without gradients (unless ``entropy_coef`` makes it a loss term);
     * each mini-batch drops the padding columns none of its rows needs;

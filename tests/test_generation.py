@@ -154,3 +154,34 @@ def test_a_left_padding_seq2seq_tokenizer_gives_the_same_outputs(summarizer, dia
     left = copy.deepcopy(tokenizer)
     left.padding_side = "left"
     assert generation.generate(model, left, dialogue_prompts, cfg, batch_size=10, encoder_batch_size=4) == right
+
+
+def test_a_preallocated_cache_holds_what_concatenation_would_and_grows():
+    layer = generation.PreallocatedLayer(capacity=2)
+    steps = [torch.randn(3, 2, n, 4) for n in (3, 1, 1, 2)]  # a prompt of 3, then single tokens: past capacity
+    for step in steps:
+        keys, values = layer.update(step, -step)
+    expected = torch.cat(steps, dim=-2)
+    assert torch.equal(keys, expected) and torch.equal(values, -expected)
+    assert layer.get_seq_length() == 7 and layer.capacity >= 7
+    layer.keys, layer.values = layer.keys[[2, 0, 1]], layer.values[[2, 0, 1]]  # what beam search reordering does
+    keys, _ = layer.update(torch.ones(3, 2, 1, 4), torch.ones(3, 2, 1, 4))
+    assert torch.equal(keys[:, :, :7], expected[[2, 0, 1]]) and torch.equal(keys[:, :, 7], torch.ones(3, 2, 4))
+
+
+def test_causal_lm_outputs_are_the_same_with_the_preallocated_cache(monkeypatch):
+    from transformers import DynamicCache
+
+    from labkit.models import load_llm
+
+    llm, tok = load_llm()
+    questions = ["Name a colour.", "What is 2 + 3? Answer with a number.", "Say hello in French, please, in one word."]
+    chats = [generation.chat_prompt(tok, q) for q in questions]
+    settings = [generation.generation_config("greedy", max_new_tokens=12),
+                generation.generation_config("beam search", max_new_tokens=6),
+                generation.generation_config("top-k (k=10)", max_new_tokens=8)]
+    ours = [generation.generate(llm, tok, chats, cfg, batch_size=3, seed=3) for cfg in settings]
+    monkeypatch.setattr(generation, "preallocated_cache", lambda config, room: DynamicCache(config=config))
+    theirs = [generation.generate(llm, tok, chats, cfg, batch_size=3, seed=3) for cfg in settings]
+    assert ours == theirs
+    assert all(text for texts in ours for text in texts)

@@ -182,7 +182,9 @@ def test_tiny_ppo_lowers_toxicity_beyond_sampling_noise():
     change = rlhf.compare_rewards(before, after)
     assert after["mean"] > before["mean"]
     assert change["ci_low"] > 0, change
-    assert max(h["kl"] for h in trainer.history) < 30  # ~12 nats at the end; ~60 without the penalty
+    # the penalty holds the KL down: it peaked at ~7.5 nats in the run measured on 2026-12-02 (the notebook's
+    # run without the penalty reached ~23)
+    assert max(h["kl"] for h in trainer.history) < 15
 
 
 def test_dpo_loss_matches_hand_worked_values():
