@@ -9,9 +9,9 @@ TEST_ENV := LABKIT_PROFILE=tiny LABKIT_NO_NETWORK=1 HF_HUB_OFFLINE=1 HF_DATASETS
             TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false MPLBACKEND=Agg
 PYTEST_ARGS ?=
 # Two pytest workers, one OpenMP thread each (two torch processes with more threads on 2 cores slow down
-# 10x+). Each file or notebook is one unit of work, handed out in collection order: the notebooks first, one per
-# worker at a time, then the unit tests. Measured on 2 cores this beats running the notebooks one after another
-# with two threads (docs/decisions.md, "Test suite time"). `make test XDIST=` runs everything in one process.
+# 10x+). Each file or notebook is one unit of work, handed out in collection order, which tests/conftest.py sorts
+# longest first. Measured on 2 cores this beats running the notebooks one after another with two threads
+# (docs/decisions.md, "Test suite time"). `make test XDIST=` runs everything in one process.
 XDIST ?= -n 2 --dist loadscope --no-loadscope-reorder
 TEST_PARALLEL := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 

@@ -54,21 +54,29 @@ def pytest_configure(config):
         os.environ["LABKIT_PROFILE_LOG"] = str(log)
 
 
-# Seconds each notebook took in the tiny profile (2 cores, warm cache; docs/decisions.md, "Test suite time").
-# Longest first, so the two workers finish together; a notebook not listed here goes first.
+# Seconds each unit of work took (one thread, 2 cores busy, warm cache; docs/decisions.md, "Test suite time"): a
+# notebook, or a test file (xdist's --dist loadscope hands out a file as one unit). They are handed out longest
+# first, so the two workers finish together. A notebook not listed goes first (new notebooks tend to be long), a
+# test file not listed goes after the listed ones.
 NOTEBOOK_SECONDS = {"03": 130, "06": 128, "05": 86, "09": 81, "07": 74, "08": 55, "02": 40, "10": 23, "00": 20,
                     "04": 14, "01": 13}
+TEST_FILE_SECONDS = {"test_notebooks.py": 116, "test_rlhf.py": 85, "test_sagemaker.py": 70, "test_grade.py": 45,
+                     "test_browser.py": 44, "test_train.py": 36, "test_finetune.py": 32, "test_checks_rag.py": 18,
+                     "test_generation.py": 18, "test_rag.py": 14, "test_agents.py": 10, "test_architectures.py": 8}
+
+
+def expected_seconds(nodeid: str) -> float:
+    name = Path(nodeid.split("::")[0]).name
+    if name.endswith(".ipynb"):
+        return NOTEBOOK_SECONDS.get(name[:2], 10_000)
+    return TEST_FILE_SECONDS.get(name, 5)
 
 
 def pytest_collection_modifyitems(config, items):
-    """The notebooks first, longest first. Under ``make test`` (two xdist workers, ``--dist loadscope``, scopes
-    kept in this order) each worker takes one notebook at a time and the unit tests fill in after."""
-    def expected_seconds(item):
-        return -NOTEBOOK_SECONDS.get(Path(item.nodeid.split("::")[0]).name[:2], 10_000)
-
-    notebooks = sorted((item for item in items if ".ipynb" in item.nodeid), key=expected_seconds)
-    chosen = set(notebooks)
-    items[:] = notebooks + [item for item in items if item not in chosen]
+    """Longest unit of work first (a notebook or a test file; see ``expected_seconds``). Under ``make test`` (two
+    xdist workers, ``--dist loadscope``, scopes kept in this order) each worker takes the next unit when it is free,
+    and the short test files fill in at the end. The sort is stable: tests keep their order within a file."""
+    items.sort(key=lambda item: -expected_seconds(item.nodeid))
 
 
 def pytest_sessionfinish(session, exitstatus):
