@@ -10,7 +10,7 @@ Every notebook
     tiny          builders of the tiny profile's local models (T5, SmolLM2 from its wheel, detox classifier)
     cache         build-once, locked, content-addressed artifacts in ~/.cache/labkit
     data          DialogSum loaders and read_records, the one JSON Lines reader
-    generation    batched generation, chat prompts, decoding presets, the settings widget
+    generation    batched generation, chat prompts, decoding presets, the settings widget, a preallocated KV cache
     checks        one module per notebook, one check per exercise (registered by exercise id)
 By notebook
     lifecycle     00  memory, precision and compute arithmetic (bytes per parameter, ZeRO, FLOPs, Chinchilla)
