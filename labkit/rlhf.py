@@ -362,7 +362,8 @@ def sample(model, encoder_outputs, attention_mask: torch.Tensor, max_new_tokens:
     sequences = torch.full((batch, 1), config.decoder_start_token_id, dtype=torch.long, device=attention_mask.device)
     done = torch.zeros(batch, dtype=torch.bool, device=attention_mask.device)
     cache_name = cache_argument(model)
-    logprobs, values, cache = [], [], decoder_cache(config, max_new_tokens + 1)
+    # the decoder's own config: it counts the decoder's layers (a T5 may have more or fewer than its encoder)
+    logprobs, values, cache = [], [], decoder_cache(model.get_decoder().config, max_new_tokens + 1)
     for t in range(max_new_tokens):
         out = model(encoder_outputs=encoder_outputs, attention_mask=attention_mask, decoder_input_ids=sequences[:, -1:],
                     use_cache=True, output_hidden_states=value_head is not None, **{cache_name: cache})

@@ -249,6 +249,24 @@ def test_sample_gives_the_same_logprobs_and_values_as_a_full_pass(summarizer):
     assert torch.allclose(values, head(out.decoder_hidden_states[-1]), atol=1e-4)
 
 
+
+def test_sample_works_when_the_decoder_has_more_layers_than_the_encoder():
+    from transformers import T5Config, T5ForConditionalGeneration
+    from transformers.modeling_outputs import BaseModelOutput
+
+    torch.manual_seed(0)
+    config = T5Config(vocab_size=40, d_model=16, d_kv=4, d_ff=32, num_heads=2, num_layers=1, num_decoder_layers=3,
+                      decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
+    model = T5ForConditionalGeneration(config).eval()
+    ids, mask = torch.randint(2, 40, (3, 5)), torch.ones(3, 5, dtype=torch.long)
+    encoded = BaseModelOutput(last_hidden_state=model.get_encoder()(input_ids=ids, attention_mask=mask)[0])
+    sequences, logprobs, _ = rlhf.sample(model, encoded, mask, max_new_tokens=6, min_new_tokens=6,
+                                         generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        logits = model(input_ids=ids, attention_mask=mask, decoder_input_ids=sequences[:, :-1]).logits
+    assert sequences.shape == (3, 7)
+    assert torch.allclose(logprobs, rlhf.token_logprobs(logits, sequences[:, 1:]), atol=1e-5)
+
 def _trainer(summarizer, **overrides):
     policy, tokenizer = _tiny_policy(summarizer)
     settings = {"learning_rate": 1e-3, "batch_size": 4, "mini_batch_size": 2, "ppo_epochs": 1, "min_new_tokens": 3,
