@@ -51,6 +51,7 @@ class PreallocatedLayer(DynamicLayer):
         self.key_buffer[..., :self.length, :] = keys
         self.value_buffer[..., :self.length, :] = values
         self.keys, self.values = self.key_buffer[..., :self.length, :], self.value_buffer[..., :self.length, :]
+        self._handed_out = self.keys
 
     def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
         self.device = key_states.device
@@ -60,8 +61,8 @@ class PreallocatedLayer(DynamicLayer):
     def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
         if not self.is_initialized:
             self.lazy_initialization(key_states, value_states)
-        elif self.keys.data_ptr() != self.key_buffer.data_ptr() or self.keys.shape[:-2] != self.key_buffer.shape[:-2]:
-            self._adopt(self.keys, self.values, self.capacity)  # replaced from outside (beams reordered, cropped)
+        elif self.keys is not self._handed_out:  # replaced from outside (beams reordered, cropped)
+            self._adopt(self.keys, self.values, self.capacity)
         start, end = self.length, self.length + key_states.shape[-2]
         if end > self.capacity:
             self._adopt(self.keys, self.values, max(2 * self.capacity, end))
@@ -69,6 +70,7 @@ class PreallocatedLayer(DynamicLayer):
         self.value_buffer[..., start:end, :] = value_states
         self.length = end
         self.keys, self.values = self.key_buffer[..., :end, :], self.value_buffer[..., :end, :]
+        self._handed_out = self.keys
         return self.keys, self.values
 
 

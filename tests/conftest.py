@@ -76,8 +76,7 @@ def pytest_collection_modifyitems(config, items):
     """The notebooks first, then the test files, each longest first. Under ``make test`` (two xdist workers,
     ``--dist loadscope``, scopes kept in this order) each worker takes the next unit when it is free. Notebooks go
     first because they build the shared artifacts (tiny T5, instruct summarizer, SmolLM2 checkpoint) that many
-    test files then load: handed out longest-first together, test files waited on those builds' locks and the run
-    took 17:16 instead of ~16 minutes. The sort is stable: tests keep their order within a file."""
+    test files then load, under the cache's locks. The sort is stable: tests keep their order within a file."""
     def key(item):
         is_notebook = Path(item.nodeid.split("::")[0]).suffix == ".ipynb"  # not "in nodeid": test ids name notebooks
         return not is_notebook, -expected_seconds(item.nodeid)

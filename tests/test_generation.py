@@ -167,6 +167,10 @@ def test_a_preallocated_cache_holds_what_concatenation_would_and_grows():
     layer.keys, layer.values = layer.keys[[2, 0, 1]], layer.values[[2, 0, 1]]  # what beam search reordering does
     keys, _ = layer.update(torch.ones(3, 2, 1, 4), torch.ones(3, 2, 1, 4))
     assert torch.equal(keys[:, :, :7], expected[[2, 0, 1]]) and torch.equal(keys[:, :, 7], torch.ones(3, 2, 4))
+    layer.crop(-3)  # what assisted decoding does with rejected draft tokens: the next token goes at position 5
+    keys, _ = layer.update(torch.zeros(3, 2, 1, 4), torch.zeros(3, 2, 1, 4))
+    assert keys.shape[-2] == 6 and torch.equal(keys[:, :, :5], expected[[2, 0, 1], :, :5])
+    assert torch.equal(keys[:, :, 5], torch.zeros(3, 2, 4))
 
 
 def test_causal_lm_outputs_are_the_same_with_the_preallocated_cache(monkeypatch):

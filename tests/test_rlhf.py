@@ -249,7 +249,6 @@ def test_sample_gives_the_same_logprobs_and_values_as_a_full_pass(summarizer):
     assert torch.allclose(values, head(out.decoder_hidden_states[-1]), atol=1e-4)
 
 
-
 def test_sample_works_when_the_decoder_has_more_layers_than_the_encoder():
     from transformers import T5Config, T5ForConditionalGeneration
     from transformers.modeling_outputs import BaseModelOutput
@@ -266,6 +265,7 @@ def test_sample_works_when_the_decoder_has_more_layers_than_the_encoder():
         logits = model(input_ids=ids, attention_mask=mask, decoder_input_ids=sequences[:, :-1]).logits
     assert sequences.shape == (3, 7)
     assert torch.allclose(logprobs, rlhf.token_logprobs(logits, sequences[:, 1:]), atol=1e-5)
+
 
 def _trainer(summarizer, **overrides):
     policy, tokenizer = _tiny_policy(summarizer)
