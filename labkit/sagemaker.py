@@ -396,6 +396,7 @@ class _SDK:
         for name in ("sagemaker.jumpstart", "sagemaker.core.utils.utils"):
             logging.getLogger(name).addFilter(_KnownNoise())
         self.quiet()
+        validate_each_config_once()
 
     @staticmethod
     def quiet() -> None:
@@ -414,6 +415,32 @@ class _SDK:
             logger = logging.getLogger(name)
             if logger.level < logging.WARNING:
                 logger.setLevel(logging.WARNING)
+
+
+def validate_each_config_once() -> None:
+    """Let the SDK check each distinct defaults config against its schema once, not at every lookup.
+
+    sagemaker-core validates its defaults config (the emulator writes one to turn telemetry off; Studio
+    images and many users have one) at every config lookup, and ``jsonschema.validate`` first re-checks the
+    large schema itself: about 0.2 s a lookup, some 150 lookups in one deploy, more than half of a deploy's
+    time against the emulator. The outcome depends only on the config, so labkit remembers the configs
+    that passed; a config that does not pass still raises the SDK's error, every time.
+    """
+    from sagemaker.core.config.config_manager import SageMakerConfig
+
+    original = SageMakerConfig.validate_sagemaker_config
+    if getattr(original, "labkit_remembers", False):
+        return
+    passed: set[str] = set()
+
+    def validate_sagemaker_config(sagemaker_config: dict | None = None):
+        key = json.dumps(sagemaker_config, sort_keys=True, default=str)
+        if key not in passed:
+            original(sagemaker_config)
+            passed.add(key)
+
+    validate_sagemaker_config.labkit_remembers = True
+    SageMakerConfig.validate_sagemaker_config = staticmethod(validate_sagemaker_config)
 
 
 class _KnownNoise:

@@ -146,6 +146,41 @@ def test_hub_document_from_the_local_spec_is_what_the_sdk_expects():
     assert document.TrainingInstanceTypeVariants.Variants["g5"].Properties.ImageUri.startswith("763104351884.dkr.ecr")
 
 
+# --- what makes the SDK quick against the emulator -------------------------------------------------
+
+def test_emulator_sessions_share_api_models_but_not_fault_handlers(emulator):
+    one, two = emulator.boto_session(), emulator.boto_session()
+    assert one._loader is two._loader  # each service's API model is parsed once per process
+    assert len(one._loader.search_paths) == len(set(one._loader.search_paths))
+    one.events.register("before-call.sagemaker.ListModels", _fail(code="ThrottlingException"))
+    with pytest.raises(ClientError, match="ThrottlingException"):
+        one.client("sagemaker").list_models()
+    assert "Models" in two.client("sagemaker").list_models()  # the other session has no such handler
+
+
+def test_the_sdk_checks_each_config_once_and_still_rejects_a_bad_one(monkeypatch):
+    import jsonschema
+
+    sm._sdk()
+    from sagemaker.core.config.config_manager import SageMakerConfig
+
+    checks = []
+    real = jsonschema.validate
+    monkeypatch.setattr(jsonschema, "validate", lambda *a, **k: (checks.append(1), real(*a, **k)))
+    good = {"SchemaVersion": "1.0", "CustomParameters": {"labkit_test": "checked once"}}
+    for _ in range(3):
+        SageMakerConfig().validate_sagemaker_config(json.loads(json.dumps(good)))
+    assert len(checks) == 1
+    bad = {"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": "sometimes"}}}}
+    for _ in range(2):
+        with pytest.raises(jsonschema.ValidationError, match="sometimes"):
+            SageMakerConfig().validate_sagemaker_config(bad)
+    assert len(checks) == 3  # a config that fails is checked (and fails) every time
+    remembering = SageMakerConfig.validate_sagemaker_config
+    sm.validate_each_config_once()  # a second call does not wrap the wrapper
+    assert SageMakerConfig.validate_sagemaker_config is remembering
+
+
 # --- a fault at each step leaves nothing behind ----------------------------------------------------
 
 @pytest.mark.parametrize("operation,step", [("CreateModel", "build"), ("CreateEndpoint", "create endpoint")])
