@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import io
 import time
 from dataclasses import dataclass
@@ -34,8 +35,17 @@ class TopicClassifier(nn.Module):
         self.head = nn.Linear(encoder.get_embedding_dimension() if hasattr(encoder, "get_embedding_dimension")
                               else encoder.get_sentence_embedding_dimension(), n_labels)
 
-    def embed(self, texts, batch_size: int = 32) -> torch.Tensor:
-        vectors = self.encoder.encode(list(texts), batch_size=batch_size, convert_to_tensor=True,
+    def embed(self, texts, batch_size: int = 32, cache: bool = False) -> torch.Tensor:
+        """Unit-length sentence embeddings of ``texts``.
+
+        ``cache=True`` keeps them in labkit's cache under a hash of the encoder's weights and settings and
+        of the texts, so a re-run (or another kernel on the same machine) loads them instead of running the
+        encoder again; any change to the weights or the texts computes them afresh.
+        """
+        texts = list(texts)
+        if cache:
+            return _cached_embeddings(self, texts, batch_size)
+        vectors = self.encoder.encode(texts, batch_size=batch_size, convert_to_tensor=True,
                                       normalize_embeddings=True, show_progress_bar=False)
         return vectors.clone()  # a normal tensor (encode returns inference-mode tensors)
 
@@ -44,6 +54,23 @@ class TopicClassifier(nn.Module):
         dtype = weight.dtype if isinstance(weight, torch.Tensor) else torch.float32
         with torch.no_grad():
             return self.head(self.embed(texts, batch_size).to(dtype)).float()
+
+
+def _cached_embeddings(classifier: TopicClassifier, texts: list[str], batch_size: int) -> torch.Tensor:
+    from labkit import cache
+
+    weights = hashlib.sha256()
+    for name, tensor in classifier.encoder.state_dict().items():
+        weights.update(name.encode())
+        weights.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    key = cache.content_hash(weights.hexdigest(), texts, classifier.encoder.max_seq_length, batch_size,
+                             str(classifier.encoder.device))
+
+    def build(folder):
+        torch.save(classifier.embed(texts, batch_size), folder / "embeddings.pt")
+        return {"texts": len(texts)}
+
+    return torch.load(cache.artifact("embeddings", key, build) / "embeddings.pt")
 
 
 def train_head(classifier: TopicClassifier, embeddings: torch.Tensor, labels: torch.Tensor, steps: int = 300,

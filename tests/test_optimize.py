@@ -112,3 +112,20 @@ def test_bootstrap_ci():
     mean, low, high = optimize.bootstrap_ci([0.05, 0.07, 0.06, 0.08, 0.04])
     assert low <= mean <= high and low > 0
 
+
+
+def test_cached_embeddings_equal_fresh_ones_and_follow_the_weights(tmp_path, monkeypatch):
+    from labkit.models import load_embedder
+
+    monkeypatch.setenv("LABKIT_CACHE", str(tmp_path))
+    texts = ["#Person1#: Where is the station?", "#Person2#: Two blocks north.", "The weather is fine."]
+    teacher = optimize.TopicClassifier(load_embedder(), n_labels=2)
+    fresh = teacher.embed(texts)
+    assert torch.equal(teacher.embed(texts, cache=True), fresh)  # computed and stored
+    assert len(list(tmp_path.glob("embeddings-*/embeddings.pt"))) == 1
+    assert torch.equal(teacher.embed(texts, cache=True), fresh)  # loaded
+    assert len(list(tmp_path.glob("embeddings-*/embeddings.pt"))) == 1
+    with torch.no_grad():  # another encoder (here: one weight nudged) is another cache entry
+        next(teacher.encoder.parameters()).view(-1)[0] += 1.0
+    assert torch.equal(teacher.embed(texts, cache=True), teacher.embed(texts))
+    assert len(list(tmp_path.glob("embeddings-*/embeddings.pt"))) == 2
