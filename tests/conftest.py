@@ -55,12 +55,12 @@ def pytest_configure(config):
 
 
 # Seconds each unit of work took in a fresh clone's `make test` (empty cache, so a notebook's time includes the
-# artifacts it builds first; one thread per worker; 2026-12-02): a notebook, or a test file (xdist's
+# artifacts it builds first; one thread per worker; 2026-12-02 evening): a notebook, or a test file (xdist's
 # --dist loadscope hands out a file as one unit). Only the order matters. A notebook not listed counts as long
 # (new notebooks tend to be), a test file not listed as short. docs/decisions.md, "Test suite time".
-NOTEBOOK_SECONDS = {"06": 335, "03": 329, "07": 167, "05": 163, "09": 146, "01": 107, "08": 104, "02": 72,
-                    "10": 35, "00": 33, "04": 27}
-TEST_FILE_SECONDS = {"test_notebooks.py": 115, "test_sagemaker.py": 90, "test_rlhf.py": 80, "test_train.py": 45,
+NOTEBOOK_SECONDS = {"06": 300, "03": 298, "05": 152, "07": 145, "09": 129, "01": 92, "08": 90, "02": 59,
+                    "00": 27, "04": 25, "10": 16}
+TEST_FILE_SECONDS = {"test_notebooks.py": 85, "test_sagemaker.py": 30, "test_rlhf.py": 80, "test_train.py": 45,
                      "test_browser.py": 45, "test_grade.py": 42, "test_finetune.py": 32, "test_checks_rag.py": 20,
                      "test_generation.py": 15, "test_rag.py": 12, "test_agents.py": 8, "test_architectures.py": 6}
 
