@@ -22,10 +22,17 @@ DONE = "LABKIT_DONE.json"
 
 
 def content_hash(*parts) -> str:
-    """A short sha256 over strings, bytes, files and JSON-able values: the key of a cached artifact."""
+    """A short sha256 over strings, bytes, files, models (their weights) and JSON-able values: the key of a
+    cached artifact."""
     digest = hashlib.sha256()
     for part in parts:
-        if isinstance(part, Path):
+        if hasattr(part, "state_dict"):  # a torch module: its parameters and buffers, by name and exact bytes
+            import torch
+
+            for name, tensor in part.state_dict().items():
+                digest.update(name.encode())
+                digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+        elif isinstance(part, Path):
             digest.update(part.read_bytes())
         elif isinstance(part, bytes):
             digest.update(part)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import hashlib
 import io
 import time
 from dataclasses import dataclass
@@ -59,11 +58,7 @@ class TopicClassifier(nn.Module):
 def _cached_embeddings(classifier: TopicClassifier, texts: list[str], batch_size: int) -> torch.Tensor:
     from labkit import cache
 
-    weights = hashlib.sha256()
-    for name, tensor in classifier.encoder.state_dict().items():
-        weights.update(name.encode())
-        weights.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
-    key = cache.content_hash(weights.hexdigest(), texts, classifier.encoder.max_seq_length, batch_size,
+    key = cache.content_hash(classifier.encoder, texts, classifier.encoder.max_seq_length, batch_size,
                              str(classifier.encoder.device))
 
     def build(folder):

@@ -113,7 +113,6 @@ def test_bootstrap_ci():
     assert low <= mean <= high and low > 0
 
 
-
 def test_cached_embeddings_equal_fresh_ones_and_follow_the_weights(tmp_path, monkeypatch):
     from labkit.models import load_embedder
 
