@@ -1,4 +1,4 @@
-"""Reasoning and acting: chain-of-thought, PAL and ReAct with a real instruct LLM (notebook 09).
+"""Reasoning and acting: chain-of-thought, PAL and ReAct with a real instruct LLM (notebook 10).
 
 * **Chain-of-thought** (CoT) shows the model worked examples that reason step by step before the
   answer; :func:`cot_prompt` builds a truly few-shot prompt (several worked examples as earlier
@@ -178,7 +178,7 @@ def load_word_problems(path: str | Path | None = None, limit: int | None = None)
 def load_replies(split: str | None = None, path: str | Path | None = None):
     """Model replies labelled with the answer each commits to (``data/word_problems/replies.jsonl``), a DataFrame.
 
-    ``split`` is ``"dev"`` (shown in notebook 09) or ``"heldout"`` (kept for exercise 09.1's check).
+    ``split`` is ``"dev"`` (shown in notebook 10) or ``"heldout"`` (kept for exercise 10.1's check).
     """
     import pandas as pd
 

@@ -55,7 +55,7 @@ def aws_credentials_status() -> str:
     except Exception as err:  # pragma: no cover - broken config files
         return f"unreadable ({type(err).__name__})"
     if creds is None:
-        return "none found (notebook 10 then runs against a local AWS emulator)"
+        return "none found (notebook 11 then runs against a local AWS emulator)"
     return f"present (source: {getattr(creds, 'method', 'unknown')})"
 
 

@@ -68,9 +68,9 @@ SIZES: dict[str, dict[str, int]] = {
         "n_toxicity": 100,
         "toxicity_samples": 4,  # sampled summaries per prompt when measuring toxicity
         "ppo_steps": 100,
-        "n_rag_questions": 73,  # notebook 08: labelled questions answered with and without retrieval (all)
+        "n_rag_questions": 73,  # notebook 09: labelled questions answered with and without retrieval (all)
         "rag_answer_tokens": 64,
-        "n_word_problems": 35,  # notebook 09: direct vs chain-of-thought vs PAL (all the project's problems)
+        "n_word_problems": 35,  # notebook 10: direct vs chain-of-thought vs PAL (all the project's problems)
         "reasoning_tokens": 256,  # new tokens for a chain of thought or a PAL program
         "n_react_questions": 12,  # encyclopedia questions the ReAct agent answers (all)
         "react_steps": 6,
@@ -99,7 +99,7 @@ SIZES: dict[str, dict[str, int]] = {
         "ppo_steps": 25,
         "n_rag_questions": 24,  # every third labelled question: SmolLM2 prefill of the sources dominates the run time
         "rag_answer_tokens": 32,
-        "n_word_problems": 20,  # notebook 09: 3 methods x 20 problems fit the 4-minute budget on 2 cores
+        "n_word_problems": 20,  # notebook 10: 3 methods x 20 problems fit the 4-minute budget on 2 cores
         "reasoning_tokens": 64,
         "n_react_questions": 6,
         "react_steps": 4,

@@ -1,4 +1,4 @@
-"""A local stand-in for the AWS account notebook 10 uses, so the SageMaker lesson runs offline.
+"""A local stand-in for the AWS account notebook 11 uses, so the SageMaker lesson runs offline.
 
 The emulator is moto's HTTP server on loopback (``127.0.0.1``, a free port). The SageMaker Python SDK
 runs its real code path against it - the same ``ModelBuilder`` / ``ModelTrainer`` calls labkit makes
@@ -94,7 +94,7 @@ def hub_document(spec: dict, region: str = REGION) -> dict:
     """Turn a JumpStart spec (snake_case, as in the S3 metadata) into a hub content document.
 
     ``ModelTrainer.from_jumpstart_config`` reads training metadata from ``DescribeHubContent`` on
-    the public hub, whose document is CamelCase with region-resolved URIs; notebook 10's emulator
+    the public hub, whose document is CamelCase with region-resolved URIs; notebook 11's emulator
     answers that call from the same local spec the inference path reads.
     """
     bucket = f"jumpstart-cache-prod-{region}"

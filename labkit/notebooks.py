@@ -9,7 +9,8 @@ them::
 
 :func:`build_labs` writes ``labs/`` from them: each region becomes ``# YOUR CODE HERE`` followed by
 ``raise NotImplementedError()`` (markdown regions become "YOUR ANSWER HERE") and every output is
-cleared. :func:`run_notebooks` executes notebooks unattended, the way an instructor grades them.
+cleared (the format is spelled once, in :mod:`labkit.exercises`). :func:`run_notebooks` executes notebooks
+unattended, the way an instructor grades them.
 """
 
 from __future__ import annotations
@@ -22,12 +23,7 @@ from pathlib import Path
 import nbformat
 
 from labkit import config
-
-BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
-CODE_STUB = ("# YOUR CODE HERE", "raise NotImplementedError()")
-MARKDOWN_STUB = "YOUR ANSWER HERE"
-_REGION = re.compile(r"^([ \t]*)" + re.escape(BEGIN) + r"[ \t]*\n.*?^[ \t]*" + re.escape(END) + r"[ \t]*$",
-                     re.MULTILINE | re.DOTALL)
+from labkit.exercises import BEGIN, CODE_STUB, END, MARKDOWN_STUB, REGION
 
 
 def solutions_dir() -> Path:
@@ -48,12 +44,7 @@ def strip_solutions(source: str, cell_type: str = "code") -> str:
 
     if source.count(BEGIN) != source.count(END):
         raise ValueError(f"Unbalanced solution markers in cell:\n{source[:200]}")
-    return _REGION.sub(stub, source)
-
-
-def is_exercise(cell) -> bool:
-    """Does this cell hold a solution region (an exercise in the lab)?"""
-    return BEGIN in cell.source
+    return REGION.sub(stub, source)
 
 
 def clear_outputs(nb) -> None:

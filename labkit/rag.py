@@ -1,4 +1,4 @@
-"""Retrieval augmented generation: chunk, embed, index, retrieve, cite, answer, score (notebook 08).
+"""Retrieval augmented generation: chunk, embed, index, retrieve, cite, answer, score (notebook 09).
 
 An LLM only knows what it saw in training, and only reads what fits in its context window. RAG
 puts the relevant passages of *your* documents into the prompt at question time:

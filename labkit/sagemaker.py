@@ -1,4 +1,4 @@
-"""Notebook 10: deploy, invoke, fine-tune and delete a SageMaker JumpStart model, run labkit's own training
+"""Notebook 11: deploy, invoke, fine-tune and delete a SageMaker JumpStart model, run labkit's own training
 script as a distributed SageMaker training job - and never leave anything running.
 
 Everything goes through the SageMaker Python SDK 3.x (``ModelBuilder.from_jumpstart_config``,
@@ -68,7 +68,7 @@ PRICES_USD_PER_HOUR: dict[str, float] = {
     "ml.g5.12xlarge": 7.09,
     "ml.p4d.24xlarge": 37.69,
 }
-#: GPUs per instance and memory per GPU (GB) - what decides whether a model fits (notebook 10's exercise 10.2).
+#: GPUs per instance and memory per GPU (GB) - what decides whether a model fits (notebook 11's exercise 11.2).
 #: From AWS's instance-type pages; the SDK's own table (sagemaker/core/image_uri_config/instance_gpu_info.json)
 #: agrees where it has an entry (a test checks). CPU instances have 0 GPUs.
 INSTANCE_GPUS: dict[str, tuple[int, int, str | None]] = {
@@ -111,7 +111,7 @@ def price(instance_type: str) -> float | None:
 
 
 def estimate_cost(instance_type: str, hours: float, instance_count: int = 1) -> float:
-    """Estimated $ for keeping ``instance_count`` instances running for ``hours`` (notebook 10's arithmetic)."""
+    """Estimated $ for keeping ``instance_count`` instances running for ``hours`` (notebook 11's arithmetic)."""
     per_hour = price(instance_type)
     if per_hour is None:
         raise KeyError(f"No price estimate for {instance_type!r}. Add it to labkit.sagemaker.PRICES_USD_PER_HOUR.")
@@ -270,7 +270,7 @@ def credentials_source(session=None) -> str | None:
 
 
 def notebook_plans(target: Target | None = None, *, model_id: str = DEFAULT_MODEL_ID) -> list[Plan]:
-    """The four paid steps of notebook 10: deploy, fine-tune, deploy the fine-tuned model, the script job."""
+    """The four paid steps of notebook 11: deploy, fine-tune, deploy the fine-tuned model, the script job."""
     plans = [plan("deploy real-time endpoint", DEFAULT_INSTANCE_TYPE, model_id=model_id, target=target),
              plan("fine-tune (training job)", DEFAULT_TRAINING_INSTANCE_TYPE, model_id=model_id, target=target),
              plan("deploy the fine-tuned model", DEFAULT_INSTANCE_TYPE, model_id=model_id, target=target),
@@ -289,7 +289,7 @@ def show_plans(plans: list[Plan]) -> None:
 
 def connect(region: str | None = None, *, emulator: Emulator | bool | None = None, confirm: bool | None = None,
             role_arn: str | None = None) -> Target | None:
-    """Decide where notebook 10 runs, and say so.
+    """Decide where notebook 11 runs, and say so.
 
     * ``emulator=True`` (or an :class:`~labkit.emulator.Emulator`): the local emulator.
     * otherwise a real account is used only when credentials exist, the network guard is off, and the
@@ -320,7 +320,7 @@ def connect(region: str | None = None, *, emulator: Emulator | bool | None = Non
             reason = (f"AWS credentials were found (source: {source}) but AWS did not accept them: "
                       f"{type(err).__name__}: {err}. Nothing will be created in AWS.")
     print(reason)
-    print("Dry run - what notebook 10 would create in a real account:")
+    print("Dry run - what notebook 11 would create in a real account:")
     show_plans(notebook_plans(model_id=DEFAULT_MODEL_ID))
     if emulator is False:
         return None
@@ -863,7 +863,7 @@ def unknown_name(name: str, known, what: str) -> str | None:
     """None if ``name`` is in ``known``; else the message for it, with the closest known name as a hint.
 
     The one name check behind :func:`check_hyperparameters` (JumpStart), :func:`script_hyperparameters`
-    (labkit.train's flags) and notebook 10's checks.
+    (labkit.train's flags) and notebook 11's checks.
     """
     import difflib
 
@@ -1062,7 +1062,7 @@ def training_requirements() -> list[str]:
     return [ranges.get(name, name) for name in wanted]
 
 
-ENTRY_SCRIPT_TEXT = f'''"""SageMaker entry point written by labkit.sagemaker.stage_training_code (notebook 10).
+ENTRY_SCRIPT_TEXT = f'''"""SageMaker entry point written by labkit.sagemaker.stage_training_code (notebook 11).
 
 SageMaker's torchrun driver starts this file once per process, with the job's hyperparameters as
 `--name value` arguments. It runs {SCRIPT_MODULE} exactly as `python -m {SCRIPT_MODULE}` would; the labkit

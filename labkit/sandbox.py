@@ -1,4 +1,4 @@
-"""A small sandbox for running model-written Python: the engine behind notebook 09 (PAL).
+"""A small sandbox for running model-written Python: the engine behind notebook 10 (PAL).
 
 In program-aided language models (PAL) the LLM does not compute the answer to a word problem; it
 writes a short Python program that does, and the notebook runs that program.

@@ -1,4 +1,4 @@
-"""ShopBot: the lecture's returns flow on a real SQLite order database (notebook 09).
+"""ShopBot: the lecture's returns flow on a real SQLite order database (notebook 10).
 
 A customer wants to return an item. The agent (see :func:`labkit.agents.react`) decides the steps and
 calls the tools here: look the order up, request a return label from the shipping partner, verify
@@ -35,7 +35,7 @@ ITEMS = [(1042, "JN-32-BLU", "Slim jeans, blue, 32", 1, 59.0), (1042, "TS-M-WHT"
          (1043, "JK-L-GRN", "Rain jacket, green, L", 1, 89.0), (1044, "SH-42-BLK", "Running shoes, 42", 1, 120.0),
          (1045, "SC-WOOL", "Wool scarf", 1, 25.0)]
 
-# The query a tool uses to find an order: placeholders only (notebook 09, exercise 3 writes its own).
+# The query a tool uses to find an order: placeholders only (notebook 10, exercise 3 writes its own).
 ORDER_QUERY = ("SELECT o.id, o.placed_on, o.status, c.name, c.email FROM orders o "
                "JOIN customers c ON c.id = o.customer_id WHERE o.id = ?")
 

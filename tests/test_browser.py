@@ -45,9 +45,9 @@ def browser_test(test):
     return pytest.mark.browser(pytest.mark.slow(pytest.mark.timeout(300)(test)))
 
 
-WIDGET_LAB = "02_prompting_and_generation.ipynb"
+WIDGET_LAB = "02_prompts.ipynb"
 WIDGET_MARKER = "settings_panel("  # how the test finds the widget cell, whatever comes before it
-EXERCISE_LAB = "00_setup_and_lifecycle.ipynb"
+EXERCISE_LAB = "00_lifecycle.ipynb"
 # A learner's plausible first try at exercise 00.1: the fp16 weights alone, i.e. what inference needs.
 EXERCISE_ID = "00.1"
 WRONG_ANSWER = "flan_t5_base_params = 247_577_856\ntraining_gb = flan_t5_base_params * 2 / 1e9\n" \

@@ -1,4 +1,4 @@
-"""Notebook 09's checks accept the solutions and reject plausible wrong answers with a targeted hint."""
+"""Notebook 10's checks accept the solutions and reject plausible wrong answers with a targeted hint."""
 
 import ast
 import operator
@@ -10,7 +10,7 @@ from labkit import agents, checks, shop
 
 
 def final_answer(reply):
-    """The reference solution of exercise 09.1."""
+    """The reference solution of exercise 10.1."""
     if not reply:
         return None
     markers = list(re.finditer(r"answer\s+is|answer\s*:|\\boxed\{", reply, re.IGNORECASE))
@@ -50,7 +50,7 @@ _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, as
 
 
 def calculate(expression):
-    """Evaluates an arithmetic expression (the reference solution of exercise 09.2)."""
+    """Evaluates an arithmetic expression (the reference solution of exercise 10.2)."""
 
     def value(node):
         if isinstance(node, ast.Constant) and type(node.value) in (int, float):
@@ -137,6 +137,6 @@ def test_check_orders_by_email_query(conn):
 
 
 def test_checks_are_registered_under_notebook_09_ids():
-    assert checks.EXERCISES["09.1"] is checks.check_answer_extractor
-    assert checks.EXERCISES["09.2"] is checks.check_calculator_tool
-    assert checks.EXERCISES["09.3"] is checks.check_orders_by_email_query
+    assert checks.EXERCISES["10.1"] is checks.check_answer_extractor
+    assert checks.EXERCISES["10.2"] is checks.check_calculator_tool
+    assert checks.EXERCISES["10.3"] is checks.check_orders_by_email_query

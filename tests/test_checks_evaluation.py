@@ -7,7 +7,7 @@ from statistics import NormalDist
 import numpy as np
 import pytest
 
-from labkit import benchmarks, checks
+from labkit import checks, evaluation
 
 
 def _grams(text, n):
@@ -77,17 +77,17 @@ def right_ece(confidences, correct, n_bins=10):
 
 def test_ece_check():
     checks.check_ece(right_ece)
-    checks.check_ece(benchmarks.expected_calibration_error)
+    checks.check_ece(evaluation.expected_calibration_error)
 
     def unweighted(confidences, correct, n_bins=10):
-        table = benchmarks.reliability_table(confidences, correct, n_bins)
+        table = evaluation.reliability_table(confidences, correct, n_bins)
         return float((table["accuracy"] - table["confidence"]).abs().mean())
 
     def global_gap(confidences, correct, n_bins=10):
         return abs(float(np.mean(confidences)) - float(np.mean(correct)))
 
     def signed(confidences, correct, n_bins=10):
-        table = benchmarks.reliability_table(confidences, correct, n_bins)
+        table = evaluation.reliability_table(confidences, correct, n_bins)
         weights = table["answers"] / table["answers"].sum()
         return float((weights * (table["confidence"] - table["accuracy"])).sum())
 

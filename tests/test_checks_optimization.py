@@ -1,11 +1,11 @@
-"""Notebook 07's checks: each accepts a right answer and rejects plausible wrong ones with a targeted hint."""
+"""Notebook 08's checks: each accepts a right answer and rejects plausible wrong ones with a targeted hint."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from labkit import checks, optimize
+from labkit import checks, optimization
 
 # --- 07.1 int8 quantization of a tensor --------------------------------------------------------------
 
@@ -49,7 +49,7 @@ def test_int8_size_accepts_a_right_answer_and_matches_torch(capsys):
     from labkit.checks.optimization import _toy_encoder
 
     model = _toy_encoder()
-    measured = optimize.memory_bytes(optimize.quantize_dynamic_int8(model))
+    measured = optimization.memory_bytes(optimization.quantize_dynamic_int8(model))
     assert int8_dynamic_bytes(model) == pytest.approx(measured, rel=0.01)
 
 
@@ -102,7 +102,7 @@ def distill_loss(student_logits, teacher_logits, labels, T, alpha):
 
 def test_distillation_loss_accepts_right_answers():
     checks.check_distillation_loss(distill_loss)
-    checks.check_distillation_loss(optimize.distillation_loss)
+    checks.check_distillation_loss(optimization.distillation_loss)
 
 
 def _no_t2(s, t, y, T, a):
@@ -152,10 +152,10 @@ def test_training_with_a_nan_loss_stops_with_a_message():
     torch.manual_seed(0)
     ids = torch.randint(1, 50, (40, 10))
     labels = torch.full((40,), -100)
-    student = optimize.small_student(50, 2, seed=0, dim=8)
+    student = optimization.small_student(50, 2, seed=0, dim=8)
     with pytest.raises(ValueError, match="no hard labels"):
-        optimize.train_student(student, ids, torch.ones_like(ids), labels, torch.randn(40, 2), steps=3, batch_size=8,
-                               loss_fn=_nan_without_labels)
+        optimization.train_student(student, ids, torch.ones_like(ids), labels, torch.randn(40, 2), steps=3,
+                                   batch_size=8, loss_fn=_nan_without_labels)
 
 
 # --- 07.4 choosing a variant to deploy ---------------------------------------------------------------
@@ -225,4 +225,4 @@ def test_deployment_choice_rejects_plausible_mistakes(wrong, hint):
 def test_checks_are_registered_in_order():
     assert [checks.exercise_of(c) for c in (checks.check_int8_quantizer, checks.check_int8_size,
                                             checks.check_distillation_loss, checks.check_deployment_choice)] == \
-        ["07.1", "07.2", "07.3", "07.4"]
+        ["08.1", "08.2", "08.3", "08.4"]

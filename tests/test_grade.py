@@ -21,7 +21,7 @@ import pytest
 from labkit import checks, grade, notebooks
 
 ROOT = Path(__file__).resolve().parent.parent
-NB = "00_setup_and_lifecycle.ipynb"
+NB = "00_lifecycle.ipynb"
 STEM = NB.removesuffix(".ipynb")
 CELL_TIMEOUT = 25  # seconds: the infinite loop costs this much; labkit's import fits in it on a loaded machine
 

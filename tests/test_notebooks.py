@@ -6,7 +6,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labkit import notebooks
+from labkit import chapters, exercises, notebooks
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))
@@ -16,6 +16,55 @@ LABS = sorted((ROOT / "labs").glob("*.ipynb"))
 def test_there_are_notebooks():
     assert len(SOLUTIONS) >= 2
     assert [p.name for p in LABS] == [p.name for p in SOLUTIONS]
+
+
+def test_each_chapter_has_one_slug_for_notebook_module_and_checks():
+    """Chapter NN's slug names its notebook (solutions/ and labs/), its topic module and its checks module."""
+    import importlib
+
+    assert [p.name for p in SOLUTIONS] == [c.notebook for c in chapters.CHAPTERS]
+    for chapter in chapters.CHAPTERS:
+        assert importlib.import_module(chapter.module).__name__ == chapter.module
+        assert importlib.import_module(chapter.checks_module).__name__ == chapter.checks_module
+    assert chapters.chapter_of("08_optimization.ipynb").slug == "optimization"
+    with pytest.raises(KeyError, match="not a chapter"):
+        chapters.chapter_of("99_nothing.ipynb")
+
+
+def test_old_module_names_still_import_the_renamed_modules():
+    """A learner's lab saved before the chapters were renamed still runs: the old names give the same modules."""
+    from labkit import architectures, benchmarks, evaluation, optimization, optimize, pretraining
+
+    assert architectures is pretraining and benchmarks is evaluation and optimize is optimization
+
+
+def test_the_checks_namespace_holds_only_checks():
+    import types
+
+    from labkit import checks
+
+    public = {name for name in dir(checks) if not name.startswith("_")
+              and not isinstance(getattr(checks, name), types.ModuleType)}  # submodules: one per chapter
+    registered = {check.__name__ for check in checks.EXERCISES.values()}
+    assert public - registered == {"EXERCISES", "CheckFailed", "exercise", "exercise_of"}
+    assert set(checks.__all__) == public
+    assert not {"math", "np", "json", "time", "torch"} & set(dir(checks))
+
+
+def test_exercise_format_marks_and_lists_exercises():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("### Exercise 03.1 · LoRA's forward pass by hand"),
+                nbformat.v4.new_code_cell(f"{exercises.BEGIN}\nx = 1\n{exercises.END}"),
+                nbformat.v4.new_code_cell("checks.check_lora_forward(x)")]
+    exercises.mark_exercise(nb.cells[1], "03.1", "implement")
+    nb.cells[2].metadata[exercises.META_KEY] = {"check": "03.1"}
+    (found,) = exercises.list_exercises(nb)
+    assert (found.id, found.title, found.kind, found.cell, found.check) == (
+        "03.1", "LoRA's forward pass by hand", "implement", 1, 2)
+    with pytest.raises(ValueError, match="kind is one of"):
+        exercises.mark_exercise(nb.cells[1], "03.1", "copy")
+    with pytest.raises(ValueError, match="look like '03.2'"):
+        exercises.mark_exercise(nb.cells[1], "3.1", "implement")
 
 
 def test_strip_solutions_keeps_indentation_and_the_rest():
@@ -52,9 +101,9 @@ def test_labs_hold_no_solutions(path):
 def test_every_exercise_is_followed_by_a_check(path):
     nb = nbformat.read(path, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
-    exercises = [i for i, c in enumerate(code) if notebooks.is_exercise(c)]
-    assert exercises, f"{path.name} has no exercise"
-    for i in exercises:
+    marked = [i for i, c in enumerate(code) if exercises.has_solution(c)]
+    assert marked, f"{path.name} has no exercise"
+    for i in marked:
         assert any("checks.check_" in c.source for c in code[i:i + 3]), f"{path.name}: exercise {i} has no check"
 
 
@@ -67,21 +116,21 @@ def test_exercise_ids_agree_between_heading_cell_and_check(path):
 
     nb = nbformat.read(path, as_version=4)
     number = path.name[:2]
-    headings, exercises, graded = [], [], []
+    headings, ids, graded = [], [], []
     for cell in nb.cells:
         if cell.cell_type == "markdown":
-            headings += re.findall(r"^### Exercise (\d\d\.\d+) · ", cell.source, re.M)
-        elif notebooks.is_exercise(cell):
-            exercises.append(cell.metadata.get("labkit", {}).get("exercise"))
+            headings += [m.group(1) for m in exercises.HEADING.finditer(cell.source)]
+        elif exercises.has_solution(cell):
+            ids.append(exercises.exercise_id(cell))
         else:
             for name in re.findall(r"checks\.(check_\w+)\(", cell.source):
                 check = getattr(checks, name, None)
                 assert check is not None, f"{path.name}: labkit.checks has no {name}"
-                assert cell.metadata.get("labkit", {}).get("check") == checks.exercise_of(check), (
+                assert exercises.check_id(cell) == checks.exercise_of(check), (
                     f"{path.name}: the cell calling {name} is not marked as the check of {checks.exercise_of(check)}")
                 graded.append(checks.exercise_of(check))
     assert headings, f"{path.name} has no '### Exercise {number}.k · ...' heading"
-    assert headings == exercises == graded, f"{path.name}: headings {headings}, cells {exercises}, checks {graded}"
+    assert headings == ids == graded, f"{path.name}: headings {headings}, cells {ids}, checks {graded}"
     assert headings == [f"{number}.{k}" for k in range(1, len(headings) + 1)], f"{path.name}: ids out of order"
     registered = sorted(i for i in checks.EXERCISES if i.startswith(number + "."))
     assert registered == headings, (
@@ -96,7 +145,7 @@ def test_each_lab_stops_at_its_first_exercise(path, tmp_path):
     An exercise that defines a function fails where the function is first called: its check cell.
     """
     solution = nbformat.read(ROOT / "solutions" / path.name, as_version=4)
-    first = next(i for i, c in enumerate(solution.cells) if notebooks.is_exercise(c))
+    first = next(i for i, c in enumerate(solution.cells) if exercises.has_solution(c))
     check = next(i for i in range(first + 1, len(solution.cells)) if solution.cells[i].cell_type == "code")
     # run only up to the first exercise's check: the rest is not needed to prove the point
     lab = nbformat.read(path, as_version=4)

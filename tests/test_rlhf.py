@@ -346,5 +346,5 @@ def test_course_sizes_on_a_400_row_train_split(tmp_path, capsys):
     assert len(batches) == steps and all(len(b) == batch_size for b in batches)
     message = capsys.readouterr().out
     assert "1,600 prompts but there are 400" in message and "4.0 times" in message
-    notebook = (config.REPO_ROOT / "solutions" / "05_rlhf_detoxify.ipynb").read_text(encoding="utf-8")
+    notebook = (config.REPO_ROOT / "solutions" / "05_rlhf.ipynb").read_text(encoding="utf-8")
     assert "rlhf.prompt_batches(" in notebook  # the notebook's PPO runs take their prompts this way

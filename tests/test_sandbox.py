@@ -1,4 +1,4 @@
-"""The PAL sandbox (notebook 09): legit programs work, hostile ones are contained with clear errors.
+"""The PAL sandbox (notebook 10): legit programs work, hostile ones are contained with clear errors.
 
 Every hostile program here prints whatever it managed to get, so "contained" is checked twice: the
 run fails with the sandbox's message, and the loot never shows up in the output. Programs that the

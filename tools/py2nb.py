@@ -1,12 +1,12 @@
 """Maintainer tool: write a solutions/ notebook from a percent-format script, and back.
 
 A draft is a Python file of cells: ``# %%`` starts a code cell, ``# %% [markdown]`` a markdown cell
-(its lines prefixed with ``# ``). An exercise cell is ``# %% exercise=03.2`` and the check cell that
-grades it ``# %% check=03.2``: they get ``{"labkit": {"exercise" | "check": "03.2"}}`` metadata.
+(its lines prefixed with ``# ``). An exercise cell is ``# %% exercise=03.2 kind=implement`` and the check cell that
+grades it ``# %% check=03.2``: they get the metadata :mod:`labkit.exercises` defines.
 Outputs are empty; cell ids are stable (derived from the notebook name and the cell's position).
 
-    python tools/py2nb.py draft.py solutions/03_fine_tuning.ipynb      # draft -> notebook
-    python tools/py2nb.py --back solutions/03_fine_tuning.ipynb draft.py  # notebook -> draft
+    python tools/py2nb.py draft.py solutions/03_finetune.ipynb      # draft -> notebook
+    python tools/py2nb.py --back solutions/03_finetune.ipynb draft.py  # notebook -> draft
 """
 
 import hashlib
@@ -16,7 +16,10 @@ from pathlib import Path
 
 import nbformat
 
-HEADER = re.compile(r"^# %%(?: \[(?P<kind>markdown)\])?(?: (?P<role>exercise|check)=(?P<id>\d\d\.\d+))?\s*$")
+from labkit import exercises
+
+HEADER = re.compile(r"^# %%(?: \[(?P<kind>markdown)\])?(?: (?P<role>exercise|check)=(?P<id>" + exercises.ID + r"))?"
+                    r"(?: kind=(?P<exkind>\w+))?\s*$")
 
 
 def cells_from(text: str):
@@ -27,7 +30,13 @@ def cells_from(text: str):
         if match:
             if current is not None:
                 blocks.append(current)
-            meta = {"labkit": {match["role"]: match["id"]}} if match["role"] else {}
+            meta = {}
+            if match["role"] == "exercise":
+                cell = {"metadata": {}}
+                exercises.mark_exercise(cell, match["id"], match["exkind"] or "compute")
+                meta = cell["metadata"]
+            elif match["role"]:
+                meta = {exercises.META_KEY: {match["role"]: match["id"]}}
             current = (match["kind"] or "code", [], meta)
         elif line.startswith("# %%"):
             raise ValueError(f"Unrecognised cell header: {line!r}")
@@ -63,7 +72,7 @@ def draft_from(nb_path: Path) -> str:
     nb = nbformat.read(nb_path, as_version=4)
     parts = []
     for cell in nb.cells:
-        role = cell.metadata.get("labkit", {})
+        role = exercises.meta(cell)
         tag = "".join(f" {key}={value}" for key, value in role.items())
         if cell.cell_type == "markdown":
             body = "\n".join(("# " + line) if line else "#" for line in cell.source.splitlines())

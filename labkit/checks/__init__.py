@@ -4,24 +4,21 @@ A check cell follows every exercise in the notebooks. The checks compare the lea
 what labkit computes, so they cannot be satisfied by a hard-coded number that happens to be right
 for another input, and each one names what to look at when the answer is wrong.
 
-One module per notebook (``labkit.checks.prompting`` holds notebook 02's checks, and so on); every
-check is re-exported here, so notebooks call ``checks.check_top_p_filter(...)``. Each check is
-registered under its exercise id in :data:`EXERCISES` (see :mod:`labkit.checks.base`).
+One module per chapter, named by the chapter's slug (:data:`labkit.chapters.CHAPTERS`):
+``labkit.checks.prompts`` holds notebook 02's checks, and so on. Every check is re-exported here, so
+notebooks call ``checks.check_top_p_filter(...)``; this namespace holds the checks and the registry
+(:data:`EXERCISES`, see :mod:`labkit.checks.base`); besides them only its submodules, one per chapter.
 """
 
-from labkit.checks.agents import *  # noqa: F401,F403
-from labkit.checks.base import EXERCISES, CheckFailed, exercise, exercise_of  # noqa: F401
-from labkit.checks.evaluation import *  # noqa: F401,F403
-from labkit.checks.fine_tuning import *  # noqa: F401,F403
-from labkit.checks.lifecycle import *  # noqa: F401,F403
-from labkit.checks.optimization import *  # noqa: F401,F403
-from labkit.checks.preference import *  # noqa: F401,F403
-from labkit.checks.prompting import *  # noqa: F401,F403
-from labkit.checks.rag import *  # noqa: F401,F403
-from labkit.checks.rlhf import *  # noqa: F401,F403
-from labkit.checks.sagemaker import *  # noqa: F401,F403
-from labkit.checks.transformers import *  # noqa: F401,F403
+import importlib as _importlib
 
-# the module each notebook's checks live in (by notebook number)
-MODULES = {"00": "lifecycle", "01": "transformers", "02": "prompting", "03": "fine_tuning", "04": "evaluation",
-           "05": "rlhf", "06": "preference", "07": "optimization", "08": "rag", "09": "agents", "10": "sagemaker"}
+from labkit.chapters import CHAPTERS as _CHAPTERS
+from labkit.checks.base import EXERCISES, CheckFailed, exercise, exercise_of
+
+for _chapter in _CHAPTERS:
+    _importlib.import_module(_chapter.checks_module)
+
+globals().update({check.__name__: check for check in EXERCISES.values()})
+__all__ = ["EXERCISES", "CheckFailed", "exercise", "exercise_of",
+           *sorted(check.__name__ for check in EXERCISES.values())]
+del _chapter

@@ -1,4 +1,4 @@
-"""Checks for notebook 09_reasoning_and_acting: one function per exercise, registered under its id."""
+"""Checks for notebook 10_agents: one function per exercise, registered under its id."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def _same(value, stated) -> bool:
         return False
 
 
-@exercise("09.1")
+@exercise("10.1")
 def check_answer_extractor(final_answer, min_agreement: float = 0.9) -> None:
     """an answer extractor that reads the number a reply commits to, on held-out labelled replies."""
     require(callable(final_answer), "Define a function final_answer(reply) that returns a number or None.")
@@ -75,7 +75,7 @@ def check_answer_extractor(final_answer, min_agreement: float = 0.9) -> None:
     ok(f"Your extractor agrees with the labels on {agreement:.0%} of {len(held_out)} held-out model replies.")
 
 
-@exercise("09.2")
+@exercise("10.2")
 def check_calculator_tool(calculate) -> None:
     """a calculator tool for the agent: arithmetic only, results as text, errors as messages."""
     require(callable(calculate), "Define a function calculate(expression) -> str.")
@@ -118,7 +118,7 @@ def check_calculator_tool(calculate) -> None:
     ok("calculate does arithmetic only, answers in text, and explains what it refuses.")
 
 
-@exercise("09.3")
+@exercise("10.3")
 def check_orders_by_email_query(sql: str, conn) -> None:
     """a parameterized query for a customer's order numbers by email."""
     require(isinstance(sql, str) and "select" in sql.lower(), "Write a SELECT statement as a string.")

@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+from labkit.exercises import require_id
+
 EXERCISES: dict[str, Callable] = {}
 
 
@@ -20,9 +22,7 @@ class CheckFailed(AssertionError):
 
 def exercise(exercise_id: str) -> Callable[[Callable], Callable]:
     """Register a check function as the check of exercise ``exercise_id`` (``"NN.k"``)."""
-    notebook, _, number = exercise_id.partition(".")
-    if not (len(notebook) == 2 and notebook.isdigit() and number.isdigit()):
-        raise ValueError(f"Exercise ids look like '03.2', not {exercise_id!r}")
+    require_id(exercise_id)
 
     def register(check: Callable) -> Callable:
         if exercise_id in EXERCISES and EXERCISES[exercise_id] is not check:

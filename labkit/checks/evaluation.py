@@ -1,4 +1,4 @@
-"""Checks for notebook 04_evaluation_and_benchmarks: one function per exercise, registered under its id."""
+"""Checks for notebook 04_evaluation: one function per exercise, registered under its id."""
 
 from __future__ import annotations
 
@@ -97,7 +97,7 @@ def check_choose_option(choose_option) -> None:
 @exercise("04.3")
 def check_ece(ece) -> None:
     """Expected calibration error with 10 equal-width confidence bins, weighted by bin size."""
-    from labkit.benchmarks import expected_calibration_error, reliability_table
+    from labkit.evaluation import expected_calibration_error, reliability_table
 
     require(callable(ece), "Define `ece(confidences, correct, n_bins=10)` returning a float.")
     rng = np.random.default_rng(4)

@@ -1,4 +1,4 @@
-"""Checks for notebook 00_setup_and_lifecycle: one function per exercise, registered under its id."""
+"""Checks for notebook 00_lifecycle: one function per exercise, registered under its id."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Checks for notebook 07_model_optimization: one function per exercise, registered under its id."""
+"""Checks for notebook 08_optimization: one function per exercise, registered under its id."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 from labkit.checks.base import close, exercise, ok, require
 
 
-@exercise("07.1")
+@exercise("08.1")
 def check_int8_quantizer(quantize_int8) -> None:
     """symmetric int8 quantization of a tensor: (int8 values, scale)."""
     import torch
@@ -40,7 +40,7 @@ def _toy_encoder():
                          nn.Linear(48, 6))
 
 
-@exercise("07.2")
+@exercise("08.2")
 def check_int8_size(int8_dynamic_bytes) -> None:
     """predict the bytes of a model's parameters after dynamic int8 quantization, before measuring."""
     from torch import nn
@@ -81,12 +81,12 @@ def check_int8_size(int8_dynamic_bytes) -> None:
                    "every other parameter numel() x element_size().")
 
 
-@exercise("07.3")
+@exercise("08.3")
 def check_distillation_loss(distill_loss) -> None:
     """the distillation loss (KL on softened outputs, x T²) plus the student loss; unlabelled examples (-100)."""
     import torch
 
-    from labkit.optimize import distillation_loss
+    from labkit.optimization import distillation_loss
 
     torch.manual_seed(0)
     student, teacher = torch.randn(8, 5), torch.randn(8, 5) * 3
@@ -133,7 +133,7 @@ def check_distillation_loss(distill_loss) -> None:
     ok("Distillation loss matches at every temperature and weight, with and without hard labels.")
 
 
-@exercise("07.4")
+@exercise("08.4")
 def check_deployment_choice(choose_variant) -> None:
     """pick the fastest variant that fits a memory budget and loses at most max_drop accuracy."""
     import pandas as pd

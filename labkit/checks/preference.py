@@ -1,4 +1,4 @@
-"""Checks for notebook 06_preference_tuning: one function per exercise, registered under its id."""
+"""Checks for notebook 06_preference: one function per exercise, registered under its id."""
 
 from __future__ import annotations
 

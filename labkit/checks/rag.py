@@ -1,4 +1,4 @@
-"""Checks for notebook 08_retrieval_augmented_generation: one function per exercise, registered under its id."""
+"""Checks for notebook 09_rag: one function per exercise, registered under its id."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ def _recall(index, questions, k: int) -> float:
     return sum(any(rag.is_relevant(h, q) for h in index.search(q["question"], k)) for q in questions) / len(questions)
 
 
-@exercise("08.1")
+@exercise("09.1")
 def check_chunk_budget(recall_under_budget, chunk_tokens, k, index, questions, budget: int, candidates) -> None:
     """chunk size and k chosen under a token budget for the sources, justified by the recall each choice reaches."""
     require(isinstance(recall_under_budget, dict) and set(recall_under_budget) == set(candidates),
@@ -42,7 +42,7 @@ def check_chunk_budget(recall_under_budget, chunk_tokens, k, index, questions, b
     ok(f"{chunk_tokens}-token chunks, {k} per prompt: recall {measured:.3f} within a {budget}-token budget.")
 
 
-@exercise("08.2")
+@exercise("09.2")
 def check_pack(pack, index, questions, tokenizer, budgets=(96, 200, 384)) -> None:
     """numbered sources, best first, packed into a token budget without letting a later chunk jump the queue."""
     import re
@@ -102,7 +102,7 @@ FACT_CASES = [  # (answer, gold facts, expected)
 ]
 
 
-@exercise("08.3")
+@exercise("09.3")
 def check_contains_fact(contains_fact) -> None:
     """the 'answer contains the gold fact' metric, with normalisation of case, punctuation and number formats."""
     require(callable(contains_fact), "Define `contains_fact(answer, facts)` returning True or False.")

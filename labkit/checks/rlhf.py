@@ -1,4 +1,4 @@
-"""Checks for notebook 05_rlhf_detoxify: one function per exercise, registered under its id."""
+"""Checks for notebook 05_rlhf: one function per exercise, registered under its id."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Checks for notebook 10_sagemaker_jumpstart: one function per exercise, registered under its id."""
+"""Checks for notebook 11_sagemaker: one function per exercise, registered under its id."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from labkit.checks.base import CheckFailed, exercise, ok, require
 TRAINING_BYTES_PER_PARAMETER = 4 + 8 + 4 + 8
 
 
-@exercise("10.1")
+@exercise("11.1")
 def check_weekend_cost(weekend_cost, instance_type: str = "ml.g4dn.xlarge", instance_count: int = 1,
                        hours: float = 64) -> None:
     """what an endpoint left running from Friday 17:00 to Monday 09:00 costs (estimate)."""
@@ -55,7 +55,7 @@ def _reference_pick(n_params: float, table, bytes_per_parameter: float = TRAININ
                else fits.iloc[0]["instance type"])
 
 
-@exercise("10.2")
+@exercise("11.2")
 def check_pick_instance(pick_instance) -> None:
     """``pick_instance(n_params, instances)``: the cheapest instance whose every GPU holds full fine-tuning
     (DDP: one full copy per GPU) at the lecture's 24 bytes per parameter, or None."""
@@ -110,7 +110,7 @@ def check_pick_instance(pick_instance) -> None:
     ok("pick_instance keeps one full training copy per GPU and picks the cheapest instance that holds it.")
 
 
-@exercise("10.3")
+@exercise("11.3")
 def check_script_hyperparameters(hyperparameters, *, n_train: int, global_batch: int, processes: int,
                                  method: str = "full") -> None:
     """Hyperparameters for ``python -m labkit.train`` under SageMaker's torchrun driver: the script's flags,

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from labkit import checks, prompts
-from labkit.checks import prompting
+from labkit.checks import prompts as prompting
 
 # --- 02.1 top-p ---------------------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Checks for notebook 02_prompting_and_generation: one function per exercise, registered under its id.
+"""Checks for notebook 02_prompts: one function per exercise, registered under its id.
 
 02.1 top-p (nucleus) filtering written by hand, compared with transformers' ``TopPLogitsWarper``;
 02.2 a few-shot conversation in a chat model's message format; 02.3 the most worked examples that fit

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from labkit import checks, finetune, prompts
-from labkit.checks.fine_tuning import _reference_topic, lora_count
+from labkit.checks.finetune import _reference_topic, lora_count
 
 
 def test_tokenize_function_check(summarizer, dialogsum):
@@ -135,7 +135,7 @@ def test_reference_lora_count_equals_peft(summarizer, targets, r):
 def test_lecture_layer_count_equals_peft():
     from peft import LoraConfig, get_peft_model
 
-    from labkit.checks.fine_tuning import _lecture_layer
+    from labkit.checks.finetune import _lecture_layer
 
     layer = get_peft_model(_lecture_layer(), LoraConfig(r=8, target_modules=["q"]))
     assert finetune.count_parameters(layer)[0] == 4608 == 8 * 64 + 512 * 8

@@ -1,4 +1,4 @@
-"""Checks for notebook 03_fine_tuning: one function per exercise, registered under its id."""
+"""Checks for notebook 03_finetune: one function per exercise, registered under its id."""
 
 from __future__ import annotations
 
@@ -43,28 +43,6 @@ def _reference_topic(answer: str) -> str | None:
     first = re.split(r"[.!?](?:\s|$)|\n", text.strip(), maxsplit=1)[0]
     topic = " ".join(first.lower().split()).strip(" .!?,;:")
     return topic or None
-
-
-# (answer, what it names, the hint when a learner's parser gets it wrong)
-TOPIC_CASES = [
-    ("#Person1# and #Person2# are talking about hotel check-in.", "hotel check-in",
-     "Return only the words after 'talking about', without the full stop."),
-    ("#Person1# and #Person2# are talking about moving house.", "moving house",
-     "A topic can be several words ('moving house', 'renting an apartment'): keep every word up to the end of the "
-     "sentence, not just the first one."),
-    ("They are talking about Job Interview.", "job interview",
-     "Return the topic in lowercase, so 'Job Interview' and 'job interview' compare equal."),
-    ("#Person1# and #Person2# are talking about weather. #Person1# says it will rain tomorrow.", "weather",
-     "Stop at the end of the first sentence: the model may keep writing after it has named the topic."),
-    ("renting an apartment", "renting an apartment",
-     "An answer without 'talking about' is taken as a whole (FLAN-T5 often answers with the bare topic): "
-     "return it, lowercased and stripped."),
-    ("  The weather  \n#Person2#: Nice day!", "the weather",
-     "Strip surrounding spaces and cut at the first line break too."),
-    ("", None, "An empty answer names no topic: return None (the scorer counts it as unanswered), don't crash."),
-    ("#Person1# and #Person2# are talking about .", None,
-     "'talking about' followed by nothing names no topic: return None, not an empty string."),
-]
 
 
 def _topic_hint(answer: str, got, expected: str, case_hint: str) -> str:

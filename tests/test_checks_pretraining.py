@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from labkit import architectures, checks, lifecycle
+from labkit import checks, lifecycle, pretraining
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,7 @@ TEXTS = ["#Person1#: Good evening. Welcome to the Grand Hotel.",
 # --- 01.1 ------------------------------------------------------------------------------------------------------
 
 def test_tokens_per_word_accepts_the_right_function(wordpiece, capsys):
-    checks.check_tokens_per_word(architectures.tokens_per_word, wordpiece, TEXTS)
+    checks.check_tokens_per_word(pretraining.tokens_per_word, wordpiece, TEXTS)
     assert "tokens per word" in capsys.readouterr().out
 
 
@@ -36,7 +36,7 @@ def _words(texts):
     (lambda tok, texts: _words(texts) / sum(len(i) for i in tok(texts, add_special_tokens=False).input_ids),
      "words per token"),
     (lambda tok, texts: sum(len(i) for i in tok(texts).input_ids) / _words(texts), "special tokens"),
-    (lambda tok, texts: sum(architectures.tokens_per_word(tok, t) for t in texts) / len(texts), "average"),
+    (lambda tok, texts: sum(pretraining.tokens_per_word(tok, t) for t in texts) / len(texts), "average"),
     (lambda tok, texts: sum(len(t) for t in texts) / _words(texts), "characters"),
     (lambda tok, texts: 1.5, "not right"),
     (lambda tok, texts: "1.2", "not right"),
@@ -49,7 +49,7 @@ def test_tokens_per_word_rejects(wordpiece, wrong, hint):
 
 
 def test_tokens_per_word_rejects_a_number_fitted_to_the_notebooks_texts(wordpiece):
-    fitted = architectures.tokens_per_word(wordpiece, TEXTS)
+    fitted = pretraining.tokens_per_word(wordpiece, TEXTS)
     with pytest.raises(checks.CheckFailed, match="from the arguments"):
         checks.check_tokens_per_word(lambda tok, texts: fitted, wordpiece, TEXTS)
 
@@ -82,8 +82,8 @@ def _attention(scale, dim=-1, mask="before", out="right"):
 
 
 def test_attention_accepts_the_right_function_and_numpy(capsys):
-    checks.check_attention(architectures.attention)
-    checks.check_attention(lambda q, k, v, causal=False: tuple(x.numpy() for x in architectures.attention(q, k, v,
+    checks.check_attention(pretraining.attention)
+    checks.check_attention(lambda q, k, v, causal=False: tuple(x.numpy() for x in pretraining.attention(q, k, v,
                                                                                                         causal)))
     assert "QKᵀ/√d" in capsys.readouterr().out
 
@@ -96,10 +96,10 @@ def test_attention_accepts_the_right_function_and_numpy(capsys):
     (_attention(math.sqrt, mask="after"), "still sum to 1"),
     (_attention(math.sqrt, mask="always"), "only when causal"),
     (_attention(math.sqrt, out="values"), "weights @ v"),
-    (lambda q, k, v, causal=False: architectures.attention(q, k, v, causal)[1], "pair"),
-    (lambda q, k, v, causal=False: (architectures.attention(q, k, v, causal)[0],
-                                    architectures.attention(1.1 * q, k, v, causal)[1]), "not softmax"),
-    (lambda q, k, v: architectures.attention(q, k, v), "raised TypeError"),
+    (lambda q, k, v, causal=False: pretraining.attention(q, k, v, causal)[1], "pair"),
+    (lambda q, k, v, causal=False: (pretraining.attention(q, k, v, causal)[0],
+                                    pretraining.attention(1.1 * q, k, v, causal)[1]), "not softmax"),
+    (lambda q, k, v: pretraining.attention(q, k, v), "raised TypeError"),
 ])
 def test_attention_rejects(wrong, hint):
     with pytest.raises(checks.CheckFailed, match=hint):
@@ -109,20 +109,20 @@ def test_attention_rejects(wrong, hint):
 # --- 01.3 ------------------------------------------------------------------------------------------------------
 
 def test_attention_parameters_accepts_the_right_function(capsys):
-    checks.check_attention_parameters(architectures.attention_parameters)
+    checks.check_attention_parameters(pretraining.attention_parameters)
     assert "grouped-query attention" in capsys.readouterr().out
 
 
 def _no_gqa(hidden_size, num_heads, head_dim, num_kv_heads, bias):
-    return architectures.attention_parameters(hidden_size, num_heads, head_dim, num_heads, bias)
+    return pretraining.attention_parameters(hidden_size, num_heads, head_dim, num_heads, bias)
 
 
 @pytest.mark.parametrize("wrong, hint", [
     (_no_gqa, "grouped-query"),
     (lambda hidden_size, num_heads, head_dim, num_kv_heads, bias:
-     architectures.attention_parameters(hidden_size, num_heads, head_dim, num_kv_heads, False), "have biases"),
+     pretraining.attention_parameters(hidden_size, num_heads, head_dim, num_kv_heads, False), "have biases"),
     (lambda hidden_size, num_heads, head_dim, num_kv_heads, bias:
-     architectures.attention_parameters(hidden_size, num_heads, head_dim, num_kv_heads, True), "no bias"),
+     pretraining.attention_parameters(hidden_size, num_heads, head_dim, num_kv_heads, True), "no bias"),
     (lambda hidden_size, num_heads, head_dim, num_kv_heads, bias:
      3 * hidden_size * num_heads * head_dim + (3 * num_heads * head_dim if bias else 0), "four projections"),
     (lambda hidden_size, num_heads, head_dim, num_kv_heads, bias: 4 * hidden_size ** 2 + (4 * hidden_size if bias
@@ -138,7 +138,7 @@ def test_attention_parameters_rejects(wrong, hint):
 def test_attention_parameters_flags_hidden_squared_for_t5_shapes():
     def hidden_squared(hidden_size, num_heads, head_dim, num_kv_heads, bias):
         if num_kv_heads != num_heads:  # right on GQA models, wrong where heads x head size != hidden
-            return architectures.attention_parameters(hidden_size, num_heads, head_dim, num_kv_heads, bias)
+            return pretraining.attention_parameters(hidden_size, num_heads, head_dim, num_kv_heads, bias)
         return 4 * hidden_size ** 2 + (4 * hidden_size if bias else 0)
 
     with pytest.raises(checks.CheckFailed, match="4·hidden²"):
@@ -148,7 +148,7 @@ def test_attention_parameters_flags_hidden_squared_for_t5_shapes():
 # --- 01.4 ------------------------------------------------------------------------------------------------------
 
 def test_corrupt_spans_accepts_the_right_function(capsys):
-    checks.check_corrupt_spans(architectures.corrupt_spans)
+    checks.check_corrupt_spans(pretraining.corrupt_spans)
     assert "span corruption" in capsys.readouterr().out
 
 

@@ -1,4 +1,4 @@
-"""Checks for notebook 01_transformers_and_pretraining: one function per exercise, registered under its id.
+"""Checks for notebook 01_pretraining: one function per exercise, registered under its id.
 
 01.1 tokens per word (a tokenizer's cost on real text); 01.2 scaled dot-product attention written by hand
 (with and without the causal mask); 01.3 the parameters of one attention block from its shape (biases,
@@ -18,11 +18,11 @@ from labkit.checks.base import CheckFailed, close, exercise, ok, require
 @exercise("01.1")
 def check_tokens_per_word(tokens_per_word, tokenizer, texts) -> None:
     """``tokens_per_word(tokenizer, texts)``: total tokens (no special tokens) / total whitespace words."""
-    from labkit import architectures
+    from labkit import pretraining
 
     require(callable(tokens_per_word), "Define a function `tokens_per_word(tokenizer, texts)`.")
     texts = list(texts)
-    expected = architectures.tokens_per_word(tokenizer, texts)
+    expected = pretraining.tokens_per_word(tokenizer, texts)
     try:
         got = float(tokens_per_word(tokenizer, texts))
     except NotImplementedError:
@@ -31,7 +31,7 @@ def check_tokens_per_word(tokens_per_word, tokenizer, texts) -> None:
         raise CheckFailed(f"tokens_per_word(tokenizer, texts) raised {type(err).__name__}: {err}") from err
     words = sum(len(t.split()) for t in texts)
     with_special = sum(len(ids) for ids in tokenizer(texts).input_ids) / words
-    per_text = sum(architectures.tokens_per_word(tokenizer, t) for t in texts) / len(texts)
+    per_text = sum(pretraining.tokens_per_word(tokenizer, t) for t in texts) / len(texts)
     chars = sum(len(t) for t in texts) / words
     require(not close(got, 1 / expected, 1e-6),
             "That is words per token: divide the number of tokens by the number of words.")
@@ -47,7 +47,7 @@ def check_tokens_per_word(tokens_per_word, tokenizer, texts) -> None:
             "words with str.split(), over all texts, then divide.")
     # a different tokenizer-text pair, so a number fitted to the first one does not pass
     other = ["Tokenization splits rare words into several pieces.", "#Person1#: Hello!"]
-    require(close(tokens_per_word(tokenizer, other), architectures.tokens_per_word(tokenizer, other), 1e-6),
+    require(close(tokens_per_word(tokenizer, other), pretraining.tokens_per_word(tokenizer, other), 1e-6),
             "Your function gives the right number for these texts but not for others: compute it from the "
             "arguments, not from variables in the notebook.")
     ok(f"{expected:.3f} tokens per word on these texts.")
@@ -87,7 +87,7 @@ def check_attention(attention) -> None:
     """``attention(q, k, v, causal=False) -> (output, weights)``: softmax(q kᵀ / √d) v, causal mask optional."""
     import torch
 
-    from labkit import architectures
+    from labkit import pretraining
 
     require(callable(attention), "Define a function `attention(q, k, v, causal=False)` returning (output, weights).")
     for q, k, v, causal in _attention_cases():
@@ -100,7 +100,7 @@ def check_attention(attention) -> None:
                               f"raised {type(err).__name__}: {err}") from err
         require(isinstance(result, tuple) and len(result) == 2, "Return a pair: (output, weights).")
         out, weights = _as_tensor(result[0], "the output"), _as_tensor(result[1], "the weights")
-        want_out, want = architectures.attention(q, k, v, causal=causal)
+        want_out, want = pretraining.attention(q, k, v, causal=causal)
         d = q.shape[-1]
         require(tuple(weights.shape) == tuple(want.shape),
                 f"The weights should be (queries, keys) = {tuple(want.shape)}, got {tuple(weights.shape)}: "
@@ -160,7 +160,7 @@ _SHAPES = {
 @exercise("01.3")
 def check_attention_parameters(attention_parameters) -> None:
     """``attention_parameters(hidden_size, num_heads, head_dim, num_kv_heads, bias) -> int``."""
-    from labkit import architectures
+    from labkit import pretraining
 
     require(callable(attention_parameters),
             "Define `attention_parameters(hidden_size, num_heads, head_dim, num_kv_heads, bias)`.")
@@ -171,17 +171,17 @@ def check_attention_parameters(attention_parameters) -> None:
             raise
         except Exception as err:
             raise CheckFailed(f"attention_parameters(**{shape}) raised {type(err).__name__}: {err}") from err
-        want = architectures.attention_parameters(**shape)
+        want = pretraining.attention_parameters(**shape)
         h, heads, d, kv, bias = (shape[k] for k in ("hidden_size", "num_heads", "head_dim", "num_kv_heads", "bias"))
         if got == want:
             continue
-        all_heads = architectures.attention_parameters(h, heads, d, heads, bias)
+        all_heads = pretraining.attention_parameters(h, heads, d, heads, bias)
         require(not (kv != heads and got == all_heads),
                 f"{name}: keys and values have only num_kv_heads = {kv} heads here (grouped-query attention: "
                 f"{heads // kv} query heads share each key/value head), so k and v map {h} -> {kv}·{d}.")
-        require(not (bias and got == architectures.attention_parameters(h, heads, d, kv, False)),
+        require(not (bias and got == pretraining.attention_parameters(h, heads, d, kv, False)),
                 f"{name}: its projections have biases (bias=True): add one per output of q, k, v and o.")
-        require(not (not bias and got == architectures.attention_parameters(h, heads, d, kv, True)),
+        require(not (not bias and got == pretraining.attention_parameters(h, heads, d, kv, True)),
                 f"{name}: bias=False - this model's projections have no bias vectors.")
         require(got != 3 * h * heads * d + (3 * heads * d if bias else 0),
                 f"{name}: there are four projections - after q, k and v, the output projection maps the "
@@ -209,7 +209,7 @@ _SPAN_CASES = [
 @exercise("01.4")
 def check_corrupt_spans(corrupt_spans) -> None:
     """``corrupt_spans(words, spans) -> (source, target)`` in T5's sentinel format."""
-    from labkit import architectures
+    from labkit import pretraining
 
     require(callable(corrupt_spans), "Define `corrupt_spans(words, spans)` returning (source, target).")
     for words, spans in _SPAN_CASES:
@@ -222,7 +222,7 @@ def check_corrupt_spans(corrupt_spans) -> None:
         require(isinstance(result, tuple) and len(result) == 2 and all(isinstance(x, str) for x in result),
                 "Return a pair of strings: (source, target).")
         source, target = result
-        want_source, want_target = architectures.corrupt_spans(words, spans)
+        want_source, want_target = pretraining.corrupt_spans(words, spans)
         example = f"words {' '.join(words)!r}, spans {spans}"
         hidden = [" ".join(words[s:s + n]) for s, n in spans]
         if source != want_source:

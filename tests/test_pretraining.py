@@ -1,4 +1,4 @@
-"""labkit.architectures: attention by hand equals the models' own, parameter counts, the three objectives' helpers."""
+"""labkit.pretraining: attention by hand equals the models' own, parameter counts, the three objectives' helpers."""
 
 import random
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from labkit import architectures, config, lifecycle, tiny
+from labkit import config, lifecycle, pretraining, tiny
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ def _tiny_t5():
 def test_attention_matches_torch(causal):
     gen = torch.Generator().manual_seed(0)
     q, k, v = (torch.randn(2, 3, 7, 16, generator=gen) for _ in range(3))
-    out, weights = architectures.attention(q, k, v, causal=causal)
+    out, weights = pretraining.attention(q, k, v, causal=causal)
     want = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal)
     assert torch.allclose(out, want, atol=1e-5)
     assert torch.allclose(weights.sum(-1), torch.ones(2, 3, 7))
@@ -62,7 +62,7 @@ def test_one_query_by_hand():
     k = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
     v = torch.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
     scores = torch.tensor([1.0, 0.0, -1.0]) / 2 ** 0.5
-    out, weights = architectures.attention(q, k, v)
+    out, weights = pretraining.attention(q, k, v)
     assert torch.allclose(weights[0], torch.softmax(scores, 0))
     assert torch.allclose(out[0], torch.softmax(scores, 0) @ v)
 
@@ -74,10 +74,10 @@ def test_bert_head_by_hand_equals_the_models_weights():
         out = model(input_ids=ids, output_attentions=True, output_hidden_states=True)
         layer = model.encoder.layer[0]
         for head in range(4):
-            q, k, v = architectures.bert_head_projections(layer, out.hidden_states[0][0], head)
-            _, weights = architectures.attention(q, k, v)
+            q, k, v = pretraining.bert_head_projections(layer, out.hidden_states[0][0], head)
+            _, weights = pretraining.attention(q, k, v)
             assert torch.allclose(weights, out.attentions[0][0, head], atol=1e-6)
-        q, k, v = architectures.bert_head_projections(layer, out.hidden_states[0][0])
+        q, k, v = pretraining.bert_head_projections(layer, out.hidden_states[0][0])
         assert q.shape == (4, 6, 8)
 
 
@@ -86,23 +86,23 @@ def test_llama_heads_by_hand_with_rope_and_grouped_query_attention():
     ids = torch.tensor([3, 14, 15, 92, 65, 35, 89])
     with torch.no_grad():
         want = model(input_ids=ids[None], output_attentions=True).attentions[0][0]
-        q, k, v = architectures.llama_head_projections(model, ids)
+        q, k, v = pretraining.llama_head_projections(model, ids)
     assert q.shape == (6, 7, 8) and k.shape == (2, 7, 8) and v.shape == (2, 7, 8)
     for head in range(6):
-        _, weights = architectures.attention(q[head], k[head // 3], v[head // 3], causal=True)
+        _, weights = pretraining.attention(q[head], k[head // 3], v[head // 3], causal=True)
         assert torch.allclose(weights, want[head], atol=1e-6)
     with pytest.raises(ValueError, match="layer 0"):
-        architectures.llama_head_projections(model, ids, layer=1)
+        pretraining.llama_head_projections(model, ids, layer=1)
 
 
 def test_attention_parameters_match_real_modules():
     bert, llama, t5 = _tiny_bert(), _tiny_llama(), _tiny_t5()
     for model in (bert, llama, t5):
-        shape = architectures.attention_shape(model.config)
-        assert architectures.attention_parameters(**shape) == architectures.measured_attention_parameters(model)
+        shape = pretraining.attention_shape(model.config)
+        assert pretraining.attention_parameters(**shape) == pretraining.measured_attention_parameters(model)
     # GQA: k and v are smaller than q; without biases
-    assert architectures.attention_parameters(576, 9, 64, 3, bias=False) == 2 * 576 * 576 + 2 * 576 * 192
-    assert architectures.attention_parameters(384, 12, 32) == 4 * (384 * 384 + 384)
+    assert pretraining.attention_parameters(576, 9, 64, 3, bias=False) == 2 * 576 * 576 + 2 * 576 * 192
+    assert pretraining.attention_parameters(384, 12, 32) == 4 * (384 * 384 + 384)
 
 
 def test_measured_attention_parameters_of_a_masked_lm():
@@ -110,21 +110,21 @@ def test_measured_attention_parameters_of_a_masked_lm():
 
     model = BertForMaskedLM(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
                                        intermediate_size=32))
-    assert architectures.measured_attention_parameters(model) == 4 * (16 * 16 + 16)
+    assert pretraining.measured_attention_parameters(model) == 4 * (16 * 16 + 16)
 
 
 def test_attention_shape_rejects_unknown_models():
     from transformers import GPT2Config
 
     with pytest.raises(ValueError, match="BERT, Llama and T5"):
-        architectures.attention_shape(GPT2Config())
+        pretraining.attention_shape(GPT2Config())
 
 
 def test_plot_attention_labels_axes():
     import matplotlib
 
     matplotlib.use("Agg")
-    ax = architectures.plot_attention(torch.eye(3), ["a", "b", "c"], title="t")
+    ax = pretraining.plot_attention(torch.eye(3), ["a", "b", "c"], title="t")
     assert ax.get_xlabel() and ax.get_ylabel() and ax.get_title() == "t"
 
 
@@ -133,14 +133,14 @@ def test_plot_attention_labels_axes():
 def test_tokens_per_word_ignores_special_tokens(wordpiece):
     texts = ["hello world", "tokenization is fun"]
     tokens = sum(len(wordpiece(t, add_special_tokens=False).input_ids) for t in texts)
-    assert architectures.tokens_per_word(wordpiece, texts) == tokens / 5
-    assert architectures.tokens_per_word(wordpiece, "hello world") == 1.0
+    assert pretraining.tokens_per_word(wordpiece, texts) == tokens / 5
+    assert pretraining.tokens_per_word(wordpiece, "hello world") == 1.0
     with pytest.raises(ValueError, match="at least one word"):
-        architectures.tokens_per_word(wordpiece, ["  "])
+        pretraining.tokens_per_word(wordpiece, ["  "])
 
 
 def test_tokenization_table(wordpiece):
-    table = architectures.tokenization_table({"wordpiece": wordpiece}, "Hello tokenization")
+    table = pretraining.tokenization_table({"wordpiece": wordpiece}, "Hello tokenization")
     row = table.loc["wordpiece"]
     assert row["vocabulary"] == len(wordpiece) and row["tokens"] >= 2
     assert not row["round trip"]  # uncased: "Hello" comes back as "hello"
@@ -154,13 +154,13 @@ def test_fill_mask_needs_one_mask(wordpiece):
     torch.manual_seed(0)
     model = BertForMaskedLM(BertConfig(vocab_size=len(wordpiece), hidden_size=16, num_hidden_layers=1,
                                        num_attention_heads=2, intermediate_size=32)).eval()
-    table = architectures.fill_mask(model, wordpiece, "the [MASK] sat on the mat", k=3)
+    table = pretraining.fill_mask(model, wordpiece, "the [MASK] sat on the mat", k=3)
     assert list(table.columns) == ["token", "probability"] and len(table) == 3
     assert table["probability"].is_monotonic_decreasing
     with pytest.raises(ValueError, match="exactly one"):
-        architectures.fill_mask(model, wordpiece, "no mask here")
+        pretraining.fill_mask(model, wordpiece, "no mask here")
     with pytest.raises(ValueError, match="exactly one"):
-        architectures.fill_mask(model, wordpiece, "[MASK] and [MASK]")
+        pretraining.fill_mask(model, wordpiece, "[MASK] and [MASK]")
 
 
 class _Oracle(torch.nn.Module):
@@ -187,34 +187,34 @@ def test_masked_token_accuracy_masks_the_same_piece_in_both_contexts(wordpiece):
     rng = random.Random(0)
     for text in texts:
         ids = wordpiece(text).input_ids
-        pos = rng.choice(architectures._maskable(wordpiece, ids))
+        pos = rng.choice(pretraining._maskable(wordpiece, ids))
         answers[len(ids)] = ids[pos]
     oracle = _Oracle(answers)
-    both = architectures.masked_token_accuracy(oracle, wordpiece, texts, seed=0)
+    both = pretraining.masked_token_accuracy(oracle, wordpiece, texts, seed=0)
     assert both == {"context": "both", "masked": 3, "top1": 1.0, "top5": 1.0}
-    left = architectures.masked_token_accuracy(oracle, wordpiece, texts, seed=0, context="left")
+    left = pretraining.masked_token_accuracy(oracle, wordpiece, texts, seed=0, context="left")
     assert left["masked"] == 3 and left["top1"] < 1.0
     with pytest.raises(ValueError, match="both"):
-        architectures.masked_token_accuracy(oracle, wordpiece, texts, context="right")
+        pretraining.masked_token_accuracy(oracle, wordpiece, texts, context="right")
 
 
 def test_maskable_positions_are_words(wordpiece):
     ids = wordpiece("Hello, world! 42 times").input_ids
     pieces = wordpiece.convert_ids_to_tokens(ids)
-    assert [pieces[i] for i in architectures._maskable(wordpiece, ids)] == ["hello", "world", "times"]
+    assert [pieces[i] for i in pretraining._maskable(wordpiece, ids)] == ["hello", "world", "times"]
 
 
 def test_most_frequent_piece_baseline(wordpiece):
     train = ["the cat", "the dog", "the end"]
-    assert architectures.most_frequent_piece_accuracy(wordpiece, train, ["the the the"]) == 1.0
-    assert architectures.most_frequent_piece_accuracy(wordpiece, train, ["a cat"]) == 0.0
+    assert pretraining.most_frequent_piece_accuracy(wordpiece, train, ["the the the"]) == 1.0
+    assert pretraining.most_frequent_piece_accuracy(wordpiece, train, ["a cat"]) == 0.0
 
 
 # --- next-token prediction --------------------------------------------------------------------------------------
 
 def test_token_losses_mean_is_the_models_loss(wordpiece):
     model = _tiny_llama(vocab_size=len(wordpiece))
-    table, loss = architectures.token_losses(model, wordpiece, "the cat sat on the mat")
+    table, loss = pretraining.token_losses(model, wordpiece, "the cat sat on the mat")
     n = len(wordpiece("the cat sat on the mat").input_ids)
     assert len(table) == n - 1
     assert table["nll"].mean() == pytest.approx(loss, rel=1e-5)
@@ -223,7 +223,7 @@ def test_token_losses_mean_is_the_models_loss(wordpiece):
 
 def test_next_token_table(wordpiece):
     model = _tiny_llama(vocab_size=len(wordpiece))
-    table = architectures.next_token_table(model, wordpiece, "the cat", k=4)
+    table = pretraining.next_token_table(model, wordpiece, "the cat", k=4)
     assert len(table) == 4 and table["probability"].is_monotonic_decreasing
     assert table["cumulative"].iloc[-1] == pytest.approx(table["probability"].sum())
 
@@ -235,23 +235,23 @@ def test_choose_and_corrupt_spans_reproduce_the_tiny_t5_pretraining():
 
     records = read_records(config.data_dir() / "dialogsum" / "dialogsum.train.jsonl", required=("dialogue",))
     for seed in range(25):
-        words = architectures.dialogue_words(records[seed]["dialogue"])
+        words = pretraining.dialogue_words(records[seed]["dialogue"])
         want = tiny._span_corrupt(words, random.Random(seed))
-        spans = architectures.choose_spans(words, random.Random(seed))
-        assert architectures.corrupt_spans(words, spans) == want
+        spans = pretraining.choose_spans(words, random.Random(seed))
+        assert pretraining.corrupt_spans(words, spans) == want
 
 
 def test_corrupt_spans_format():
     words = "a b c d e f".split()
-    assert architectures.corrupt_spans(words, [(1, 1), (2, 2)]) == (
+    assert pretraining.corrupt_spans(words, [(1, 1), (2, 2)]) == (
         "a <extra_id_0> <extra_id_1> e f", "<extra_id_0> b <extra_id_1> c d <extra_id_2>")
-    assert architectures.corrupt_spans(words, []) == ("a b c d e f", "<extra_id_0>")
+    assert pretraining.corrupt_spans(words, []) == ("a b c d e f", "<extra_id_0>")
 
 
 def test_split_sentinels():
-    assert architectures.split_sentinels("<pad><extra_id_0> a  b <extra_id_1>\n c <extra_id_2>") == {
+    assert pretraining.split_sentinels("<pad><extra_id_0> a  b <extra_id_1>\n c <extra_id_2>") == {
         0: "a b", 1: "c", 2: ""}
-    assert architectures.split_sentinels("no sentinel") == {}
+    assert pretraining.split_sentinels("no sentinel") == {}
 
 
 class _Echo(torch.nn.Module):
@@ -272,12 +272,12 @@ def test_fill_spans_scores_each_span():
 
     t5_tokenizer = AutoTokenizer.from_pretrained(str(tiny.summarizer_path()))
     dialogue = "#Person1#: Where is the station ?\n#Person2#: Go straight and turn left at the bank ."
-    words = architectures.dialogue_words(dialogue)
-    spans = architectures.choose_spans(words, random.Random(0))
-    _, target = architectures.corrupt_spans(words, spans)
-    right = architectures.fill_spans(_Echo(t5_tokenizer, [target]), t5_tokenizer, [dialogue], seed=0)
+    words = pretraining.dialogue_words(dialogue)
+    spans = pretraining.choose_spans(words, random.Random(0))
+    _, target = pretraining.corrupt_spans(words, spans)
+    right = pretraining.fill_spans(_Echo(t5_tokenizer, [target]), t5_tokenizer, [dialogue], seed=0)
     assert len(right) == len(spans) and right["exact"].all()
-    wrong = architectures.fill_spans(_Echo(t5_tokenizer, ["<extra_id_0> nonsense"]), t5_tokenizer, [dialogue])
+    wrong = pretraining.fill_spans(_Echo(t5_tokenizer, ["<extra_id_0> nonsense"]), t5_tokenizer, [dialogue])
     assert not wrong["exact"].any()
     assert (wrong["model wrote"].iloc[1:] == "").all()
 
@@ -285,11 +285,11 @@ def test_fill_spans_scores_each_span():
 # --- compute-optimal scaling ------------------------------------------------------------------------------------
 
 def test_chinchilla_frontier():
-    table = architectures.chinchilla_frontier([1.2e23, 5.76e23])
+    table = pretraining.chinchilla_frontier([1.2e23, 5.76e23])
     assert table["params"].tolist() == pytest.approx([lifecycle.compute_optimal_params(c) for c in (1.2e23, 5.76e23)])
     assert (table["tokens"] / table["params"]).tolist() == pytest.approx([20, 20])
     assert (6 * table["params"] * table["tokens"]).tolist() == pytest.approx(table["flops"].tolist())
-    custom = architectures.chinchilla_frontier([1e20], compute_optimal=lambda c: (1.0, 2.0))
+    custom = pretraining.chinchilla_frontier([1e20], compute_optimal=lambda c: (1.0, 2.0))
     assert custom.iloc[0].tolist() == [1e20, 1.0, 2.0]
 
 
@@ -298,8 +298,8 @@ def test_chinchilla_frontier():
 @pytest.mark.slow
 def test_tiny_masked_lm_beats_the_most_frequent_piece():
     config.set_profile("tiny")
-    model, tokenizer = architectures.load_masked_lm()
-    held_out = architectures._train_turns("test")[:200]
-    accuracy = architectures.masked_token_accuracy(model, tokenizer, held_out)
-    baseline = architectures.most_frequent_piece_accuracy(tokenizer, architectures._train_turns("train"), held_out)
+    model, tokenizer = pretraining.load_masked_lm()
+    held_out = pretraining._train_turns("test")[:200]
+    accuracy = pretraining.masked_token_accuracy(model, tokenizer, held_out)
+    baseline = pretraining.most_frequent_piece_accuracy(tokenizer, pretraining._train_turns("train"), held_out)
     assert accuracy["top1"] > baseline + 0.1
