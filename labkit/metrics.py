@@ -14,7 +14,8 @@ Each module is a thin wrapper around one function here, so there is one implemen
   median ("mid") F-measure of its bootstrap over examples, seeded so the numbers repeat;
 * :func:`bleu` - sacrebleu: corpus BLEU (what papers report) or sentence BLEU, with the tokenizer named
   (``"13a"``, sacrebleu's standard, or ``"none"``: whitespace, as the lecture's example counts words);
-* :func:`toxicity` - the probability of the reward model's "hate" label (found by name), per text.
+* :func:`toxicity` - the probability of the reward model's "hate" label (found by name), per text, scored by
+  :class:`RewardModel` (a classifier as a batched scorer, also notebook 05's reward).
 
 :func:`compare` turns scores for several models into one table; :func:`bootstrap_ci` gives a
 confidence interval for a mean.
@@ -27,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
 BLEU_TOKENIZERS = ("13a", "none", "intl", "char", "zh", "ja-mecab", "ko-mecab", "spm", "flores101", "flores200")
@@ -143,8 +145,6 @@ def toxicity(texts: Sequence[str], model=None, tokenizer=None, toxic_label: str 
     hate-speech model, or the tiny profile's classifier with the same label names). The label is found by
     name in ``model.config.id2label`` (``toxic_label``, else the first of :data:`TOXIC_NAMES`), never by index.
     """
-    from labkit import rlhf
-
     if isinstance(texts, str):
         raise TypeError("Pass a list of texts: toxicity(['a sentence']).")
     if (model is None) != (tokenizer is None):
@@ -159,11 +159,54 @@ def toxicity(texts: Sequence[str], model=None, tokenizer=None, toxic_label: str 
             raise ValueError(f"{toxic_label!r} is not one of the model's labels {sorted(labels)}: pick one of them.")
         index = labels[toxic_label]
     else:
-        index = rlhf.find_label(model.config, TOXIC_NAMES)
+        index = find_label(model.config, TOXIC_NAMES)
     if not texts:
         return []
-    scorer = rlhf.RewardModel(model, tokenizer, label_index=index, batch_size=batch_size)
+    scorer = RewardModel(model, tokenizer, label_index=index, batch_size=batch_size)
     return [float(p) for p in scorer(list(texts), kind="probability")]
+
+
+NOT_TOXIC_NAMES = ("nothate", "not hate", "not_hate", "non-toxic", "non_toxic", "not toxic", "not_toxic", "polite")
+
+
+def find_label(model_config, names: Sequence[str] = NOT_TOXIC_NAMES) -> int:
+    """The index of the 'not hate' / 'not toxic' label, found by name in the model config's id2label."""
+    id2label = {int(k): str(v) for k, v in getattr(model_config, "id2label", {}).items()}
+    for index, label in sorted(id2label.items()):
+        if label.strip().lower() in names:
+            return index
+    raise ValueError(f"None of the labels {id2label} is a 'not toxic' label (looked for {', '.join(names)}). "
+                     "Pass label_index= explicitly after checking the model card.")
+
+
+class RewardModel:
+    """A sequence-classification model as a batched reward function: higher = less toxic.
+
+    ``kind="logit"`` returns the raw logit of the not-toxic label (the course's reward),
+    ``kind="probability"`` its softmax probability.
+    """
+
+    def __init__(self, model, tokenizer, label_index: int | None = None, batch_size: int = 32, max_length: int = 128):
+        self.model, self.tokenizer = model.eval(), tokenizer
+        self.label_index = find_label(model.config) if label_index is None else label_index
+        self.batch_size, self.max_length = batch_size, max_length
+
+    @torch.no_grad()
+    def __call__(self, texts: Sequence[str], kind: str = "logit") -> torch.Tensor:
+        if kind not in ("logit", "probability"):
+            raise ValueError("kind is 'logit' or 'probability'")
+        texts = list(texts)
+        device = next(self.model.parameters()).device
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths batched: less padding
+        scores = torch.empty(len(texts))
+        for i in range(0, len(texts), self.batch_size):
+            batch = order[i:i + self.batch_size]
+            enc = self.tokenizer([texts[j] for j in batch], padding=True, truncation=True,
+                                 max_length=self.max_length, return_tensors="pt").to(device)
+            logits = self.model(**enc).logits.float()
+            chosen = logits.softmax(-1) if kind == "probability" else logits
+            scores[batch] = chosen[:, self.label_index].cpu()
+        return scores
 
 
 def text_pair_features():

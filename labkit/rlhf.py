@@ -12,7 +12,7 @@ by hand:
 * :func:`policy_loss` / :func:`value_loss` - PPO's clipped objectives;
 * :class:`AdaptiveKLController` - the adaptive KL coefficient of Ziegler et al. (2019);
 * :func:`sample` / :class:`PPOTrainer` - PPO for a seq2seq policy with a LoRA adapter (the course's Lab 3),
-  :func:`prompt_batches` its batches of prompts, :class:`RewardModel` a classifier as reward;
+  :func:`prompt_batches` its batches of prompts, :class:`~labkit.metrics.RewardModel` a classifier as reward;
 * :func:`rankings_to_pairs` / :func:`preference_dataset` / :func:`train_reward_model` - a reward model
   trained from ranked completions;
 * :func:`dpo_loss` - Direct Preference Optimization's loss (notebook 06), written out so it can be
@@ -29,6 +29,7 @@ import torch
 from transformers.modeling_outputs import BaseModelOutput
 
 from labkit.generation import cache_argument, decoder_cache
+from labkit.metrics import NOT_TOXIC_NAMES, RewardModel, bootstrap_ci, find_label, rouge  # noqa: F401  (re-exported)
 
 
 def rankings_to_pairs(completions: Sequence[str], ranking: Sequence[int]) -> list[tuple[str, str]]:
@@ -142,49 +143,6 @@ class AdaptiveKLController:
 
 # --- the reward model and toxicity evaluation ---------------------------------------------------------
 
-NOT_TOXIC_NAMES = ("nothate", "not hate", "not_hate", "non-toxic", "non_toxic", "not toxic", "not_toxic", "polite")
-
-
-def find_label(model_config, names: Sequence[str] = NOT_TOXIC_NAMES) -> int:
-    """The index of the 'not hate' / 'not toxic' label, found by name in the model config's id2label."""
-    id2label = {int(k): str(v) for k, v in getattr(model_config, "id2label", {}).items()}
-    for index, label in sorted(id2label.items()):
-        if label.strip().lower() in names:
-            return index
-    raise ValueError(f"None of the labels {id2label} is a 'not toxic' label (looked for {', '.join(names)}). "
-                     "Pass label_index= explicitly after checking the model card.")
-
-
-class RewardModel:
-    """A sequence-classification model as a batched reward function: higher = less toxic.
-
-    ``kind="logit"`` returns the raw logit of the not-toxic label (the course's reward),
-    ``kind="probability"`` its softmax probability.
-    """
-
-    def __init__(self, model, tokenizer, label_index: int | None = None, batch_size: int = 32, max_length: int = 128):
-        self.model, self.tokenizer = model.eval(), tokenizer
-        self.label_index = find_label(model.config) if label_index is None else label_index
-        self.batch_size, self.max_length = batch_size, max_length
-
-    @torch.no_grad()
-    def __call__(self, texts: Sequence[str], kind: str = "logit") -> torch.Tensor:
-        if kind not in ("logit", "probability"):
-            raise ValueError("kind is 'logit' or 'probability'")
-        texts = list(texts)
-        device = next(self.model.parameters()).device
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths batched: less padding
-        scores = torch.empty(len(texts))
-        for i in range(0, len(texts), self.batch_size):
-            batch = order[i:i + self.batch_size]
-            enc = self.tokenizer([texts[j] for j in batch], padding=True, truncation=True,
-                                 max_length=self.max_length, return_tensors="pt").to(device)
-            logits = self.model(**enc).logits.float()
-            chosen = logits.softmax(-1) if kind == "probability" else logits
-            scores[batch] = chosen[:, self.label_index].cpu()
-        return scores
-
-
 def evaluate_toxicity(model, tokenizer, prompts: Sequence[str], reward_model: RewardModel, n: int,
                       generation_config=None, seed: int = 0, batch_size: int = 16,
                       samples_per_prompt: int = 1) -> dict:
@@ -198,7 +156,6 @@ def evaluate_toxicity(model, tokenizer, prompts: Sequence[str], reward_model: Re
     (``samples``: one list per seed), so quality can be measured on the very texts that were scored.
     """
     from labkit.generation import generate
-    from labkit.metrics import bootstrap_ci
 
     if n > len(prompts):
         raise ValueError(f"n={n} but only {len(prompts)} prompts")
@@ -214,7 +171,6 @@ def evaluate_toxicity(model, tokenizer, prompts: Sequence[str], reward_model: Re
 
 def compare_rewards(before: dict, after: dict) -> dict:
     """Paired change of the reward (after − before, positive = less toxic) with a bootstrap 95% CI."""
-    from labkit.metrics import bootstrap_ci
 
     diff = after["scores"] - before["scores"]
     mean, low, high = bootstrap_ci(diff)
@@ -234,7 +190,6 @@ def summary_quality(samples: Sequence[Sequence[str]], references: Sequence[str],
     import numpy as np
     import pandas as pd
 
-    from labkit.metrics import rouge
 
     columns = {"rougeL": np.mean([rouge(texts, references, use_aggregator=False)["rougeL"] for texts in samples], 0),
                "words": np.mean([[len(t.split()) for t in texts] for texts in samples], 0)}
