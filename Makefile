@@ -4,9 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 CONSTRAINTS ?= .ci/constraints.txt
 STAMP := $(VENV)/.labkit-installed
-# The test command runs offline, in the tiny profile, with the network guard on (loopback only).
-TEST_ENV := LABKIT_PROFILE=tiny LABKIT_NO_NETWORK=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 \
-            TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false MPLBACKEND=Agg
+# The test command runs offline, in the tiny profile, with the network guard on (loopback only): the variables are
+# labkit.config.OFFLINE_ENV, read when a recipe runs (after set-up), so they are defined in one place.
+TEST_ENV = $(shell $(BIN)/python -m labkit.config offline-env)
 PYTEST_ARGS ?=
 # Two pytest workers, one OpenMP thread each (two torch processes with more threads on 2 cores slow down
 # 10x+). Each file or notebook is one unit of work, handed out in collection order, which tests/conftest.py sorts

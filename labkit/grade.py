@@ -32,7 +32,6 @@ import csv
 import functools
 import hashlib
 import json
-import os
 import re
 import shutil
 import sys
@@ -955,10 +954,10 @@ def _client_class():
 
 def kernel_env(profile: str) -> dict[str, str]:
     """The environment of a grading kernel: the chosen profile, offline, the network guard on."""
-    env = dict(os.environ)
-    env.update(LABKIT_PROFILE=profile, LABKIT_NO_NETWORK="1", HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1",
-               TRANSFORMERS_OFFLINE="1", PYDEVD_DISABLE_FILE_VALIDATION="1")
-    env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from labkit import config
+
+    env = config.offline_env(profile)
+    env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
     return env
 
 
@@ -1490,6 +1489,8 @@ def write_junit(path: Path, rows: list[dict]) -> None:
 # The command
 # --------------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
+    from labkit import config
+
     parser = argparse.ArgumentParser(
         prog="labkit grade",
         description="Grade a class's lab submissions: one status per exercise (pass, fail, error, timeout, "
@@ -1498,7 +1499,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="folder with one folder or .zip per learner, holding lab notebooks named as in labs/")
     parser.add_argument("--out", type=Path, required=True, help="folder for the grades (re-used on the next run)")
     parser.add_argument("--solutions", type=Path, help="solution notebooks (default: the repository's solutions/)")
-    parser.add_argument("--profile", default="tiny", choices=["tiny", "course", "auto"],
+    parser.add_argument("--profile", default="tiny", choices=config.PROFILES,
                         help="labkit profile the notebooks run in (default: tiny)")
     parser.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell (default: 600)")
     parser.add_argument("--notebook-timeout", type=int, default=1800,

@@ -12,8 +12,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 # Running plain `pytest` (not `make test`) still gets the offline tiny profile.
-for key, value in {"LABKIT_PROFILE": "tiny", "LABKIT_NO_NETWORK": "1", "HF_HUB_OFFLINE": "1",
-                   "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "MPLBACKEND": "Agg"}.items():
+from labkit.config import OFFLINE_ENV  # noqa: E402  (labkit reads the environment only when asked)
+
+for key, value in OFFLINE_ENV.items():
     os.environ.setdefault(key, value)
 
 

@@ -14,11 +14,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from labkit import cli, train
+from labkit import cli, config, train
 
 ROOT = Path(__file__).resolve().parent.parent
-OFFLINE = {"LABKIT_PROFILE": "tiny", "LABKIT_NO_NETWORK": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-           "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+OFFLINE = config.OFFLINE_ENV
 # How close DDP's (and FSDP's) losses must be to one process's, with the same global batch and seed. Both see the
 # same examples in the same order and minimise the same token-weighted loss; what differs is float32 rounding
 # (each half of the batch is padded to its own longest example, gloo adds the two halves' gradients). Measured
