@@ -479,7 +479,7 @@ def test_script_job_submits_labkit_train_under_torchrun(emulator, target):
         return s3.get_object(Bucket=location[0], Key=location[1])["Body"].read().decode()
 
     code = objects(channels["code"])
-    assert {sm.SCRIPT_ENTRY, "requirements.txt", "labkit/__init__.py", "labkit/sagemaker.py",
+    assert {sm.SCRIPT_ENTRY, "requirements.txt", "labkit/__init__.py", "labkit/sagemaker/__init__.py",
             "data/dialogsum/dialogsum.train.jsonl"} <= set(code)
     assert not [k for k in code if "__pycache__" in k or k.endswith(".pyc")]
     assert "runpy.run_module(\"labkit.train\"" in text(code[sm.SCRIPT_ENTRY])

@@ -45,6 +45,7 @@ import botocore.loaders
 import botocore.session
 
 from labkit import config
+from labkit.sagemaker.resources import RESOURCE_KINDS
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account
@@ -539,7 +540,7 @@ class Emulator:
 
     def resources(self) -> dict[str, list[str]]:
         """Every endpoint, endpoint config and model the emulated account holds (tagged or not)."""
-        from labkit.sagemaker import RESOURCE_KINDS
+
 
         self._require_running()
         client = self.boto_session().client("sagemaker")
