@@ -610,16 +610,19 @@ def react_many(llm, questions: Sequence[str], tools: Callable[[], dict[str, Call
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 
 
-def normalize_answer(text: str | None) -> str:
-    """Lower case, no punctuation, no articles, single spaces: the usual exact-match normalisation."""
+def squad_normalize(text: str | None) -> str:
+    """Lower case, no punctuation, no articles, single spaces: SQuAD's exact-match normalisation of an agent's answer.
+
+    (Not :func:`labkit.rag.normalize_answer`, which also canonicalises numbers, currencies and times to match facts.)
+    """
     text = (text or "").lower()
     text = "".join(ch for ch in text if ch not in string.punctuation)
     return " ".join(_ARTICLES.sub(" ", text).split())
 
 
 def exact_match(predicted: str | None, gold: str) -> bool:
-    """Whether an agent's answer equals the gold answer after :func:`normalize_answer`."""
-    return predicted is not None and normalize_answer(predicted) == normalize_answer(gold)
+    """Whether an agent's answer equals the gold answer after :func:`squad_normalize`."""
+    return predicted is not None and squad_normalize(predicted) == squad_normalize(gold)
 
 
 # --- the encyclopedia for Search / Lookup ------------------------------------------------------------
