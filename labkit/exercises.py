@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 CODE_STUB = ("# YOUR CODE HERE", "raise NotImplementedError()")
@@ -127,3 +128,36 @@ def list_exercises(nb, name: str = "") -> list[ExerciseCell]:
                           and "checks.check_" in source(nb.cells[i])), None)
         found.append(ExerciseCell(eid, titles.get(eid, ""), meta(cell).get("kind"), index, check))
     return found
+
+
+def catalogue(solutions: Path) -> list[dict]:
+    """Every exercise of the course in chapter order: id, notebook, kind and what it asks (its heading's title).
+
+    ``labkit exercises`` prints it and ``docs/exercises.md`` is generated from it (:func:`catalogue_markdown`).
+    """
+    import nbformat
+
+    from labkit.chapters import CHAPTERS
+
+    rows = []
+    for chapter in CHAPTERS:
+        path = Path(solutions) / chapter.notebook
+        if not path.is_file():
+            continue
+        nb = nbformat.read(path, as_version=4)
+        rows += [{"id": ex.id, "notebook": chapter.notebook, "kind": ex.kind or "(not set)", "asks": ex.title}
+                 for ex in list_exercises(nb, chapter.notebook)]
+    return rows
+
+
+def catalogue_markdown(rows: list[dict]) -> str:
+    """The catalogue as the Markdown page ``docs/exercises.md`` (generated: edit the notebooks, not the page)."""
+    thinking = sum(row["kind"] in THINKING_KINDS for row in rows)
+    lines = ["# Exercises", "",
+             "Generated from the solution notebooks by `labkit exercises --markdown > docs/exercises.md`;",
+             "a test keeps it current. What each kind asks of the learner:", "",
+             *(f"- **{kind}**: {what}" for kind, what in KINDS.items()), "",
+             f"{len(rows)} exercises, {thinking} of a kind that needs thought (all but *compute*).", "",
+             "| id | notebook | kind | what it asks |", "| --- | --- | --- | --- |"]
+    lines += [f"| {r['id']} | `{r['notebook']}` | {r['kind']} | {r['asks'].replace('|', '/')} |" for r in rows]
+    return "\n".join(lines) + "\n"

@@ -134,3 +134,48 @@ def test_an_unfinished_exercise_raises_not_implemented():
                   checks.check_questions_needed):
         with pytest.raises(NotImplementedError):
             check(unfinished)
+
+
+def _two_rules(seed, better_by=0):
+    """Picks of two scoring rules on 64 four-option questions; rule a gets ``better_by`` more questions right."""
+    rng = np.random.default_rng(seed)
+    answers = rng.integers(0, 4, 64)
+    a = np.where(rng.random(64) < 0.5, answers, (answers + 1) % 4)
+    b = a.copy()
+    right = np.flatnonzero(a == answers)[:better_by]
+    b[right] = (answers[right] + 2) % 4  # b misses questions a gets right
+    return a, b, answers
+
+
+@pytest.mark.parametrize("better_by", [0, 20])
+def test_rule_difference_check_follows_the_run(better_by):
+    a, b, answers = _two_rules(1, better_by)
+    paired = (a == answers).astype(float) - (b == answers).astype(float)
+    from labkit.metrics import bootstrap_ci
+
+    mean, low, high = bootstrap_ci(paired, seed=7)  # another seed: a nearby interval is accepted
+    verdict = low > 0 or high < 0
+    assert verdict == (better_by > 0)
+    checks.check_rule_difference((mean, low, high, verdict), a, b, answers)
+    with pytest.raises(checks.CheckFailed, match="follows from the interval"):
+        checks.check_rule_difference((mean, low, high, not verdict), a, b, answers)
+    if mean:
+        with pytest.raises(checks.CheckFailed, match="wrong sign"):
+            checks.check_rule_difference((-mean, -high, -low, verdict), a, b, answers)
+    with pytest.raises(checks.CheckFailed, match="paired differences"):  # an interval that misses the mean
+        checks.check_rule_difference((mean, mean + 0.2, mean + 0.3, True), a, b, answers)
+    with pytest.raises(checks.CheckFailed, match="four values"):
+        checks.check_rule_difference(mean, a, b, answers)
+
+
+def test_letter_habit_check_reads_the_answer_key():
+    answers = np.repeat(np.arange(4), 16)
+    checks.check_letter_habit(0.25, answers)
+    with pytest.raises(checks.CheckFailed, match="B is right in 16 of the 64"):
+        checks.check_letter_habit(0.5, answers)
+    with pytest.raises(checks.CheckFailed, match="count how often"):
+        checks.check_letter_habit(0, answers)
+    unbalanced = np.array([1] * 40 + [0] * 24)  # the rule, not the number 0.25, is what the check holds
+    checks.check_letter_habit(40 / 64, unbalanced)
+    with pytest.raises(checks.CheckFailed):
+        checks.check_letter_habit(0.25, unbalanced)

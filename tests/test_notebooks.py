@@ -67,6 +67,29 @@ def test_exercise_format_marks_and_lists_exercises():
         exercises.mark_exercise(nb.cells[1], "3.1", "implement")
 
 
+# Chapters whose exercises predate the exercise kinds (issue #24): they are reworked one by one, and each leaves
+# this list when every exercise carries a kind and at least half need thought.
+KINDS_PENDING = {"00", "01", "02", "03", "05", "06", "07", "08", "09", "10", "11"}
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.name)
+def test_exercises_carry_kinds_and_half_need_thought(path, request):
+    if path.name[:2] in KINDS_PENDING:
+        request.applymarker(pytest.mark.xfail(reason="issue #24: this chapter's exercises are not reworked yet",
+                                              strict=False))
+    found = exercises.list_exercises(nbformat.read(path, as_version=4), path.name)
+    kinds = [ex.kind for ex in found]
+    assert all(kind in exercises.KINDS for kind in kinds), f"{path.name}: kinds {kinds}"
+    thinking = sum(kind in exercises.THINKING_KINDS for kind in kinds)
+    assert 2 * thinking >= len(kinds), f"{path.name}: {thinking} of {len(kinds)} exercises need thought"
+
+
+def test_the_exercise_catalogue_page_is_current():
+    page = ROOT / "docs" / "exercises.md"
+    expected = exercises.catalogue_markdown(exercises.catalogue(ROOT / "solutions"))
+    assert page.read_text(encoding="utf-8") == expected, "docs/exercises.md is stale: run `labkit exercises --markdown`"
+
+
 def test_strip_solutions_keeps_indentation_and_the_rest():
     source = "x = 1\nif x:\n    ### BEGIN SOLUTION\n    y = 2\n    ### END SOLUTION\nprint(y)"
     assert notebooks.strip_solutions(source) == (

@@ -94,7 +94,7 @@ def check_choose_option(choose_option) -> None:
                       "by its number of characters, then take the argmax per question.")
 
 
-@exercise("04.3")
+@exercise("04.5")
 def check_ece(ece) -> None:
     """Expected calibration error with 10 equal-width confidence bins, weighted by bin size."""
     from labkit.evaluation import expected_calibration_error, reliability_table
@@ -142,7 +142,7 @@ def _needed(accuracy: float, half_width: float, level: float) -> int:
     return math.ceil(z * z * accuracy * (1 - accuracy) / half_width ** 2)
 
 
-@exercise("04.4")
+@exercise("04.6")
 def check_questions_needed(questions_needed) -> None:
     """How many questions a benchmark needs for a confidence interval of a given half-width."""
     from statistics import NormalDist
@@ -174,3 +174,53 @@ def check_questions_needed(questions_needed) -> None:
                           "Solve half_width = z * sqrt(p(1-p)/n) for n, with z for a two-sided interval at `level`, "
                           "and round up.")
     ok("n = z² p(1-p) / half-width², rounded up: 385 questions for ±5 points at 50%.")
+
+
+@exercise("04.3")
+def check_rule_difference(answer, picks_a, picks_b, answers) -> None:
+    """Read the run: is one scoring rule better than another beyond noise, by a paired interval over questions?"""
+    from labkit.metrics import bootstrap_ci
+
+    require(isinstance(answer, (tuple, list)) and len(answer) == 4,
+            "Set `difference, low, high, beyond_noise` (four values) from your paired differences.")
+    difference, low, high, beyond_noise = answer
+    picks_a, picks_b, answers = np.asarray(picks_a), np.asarray(picks_b), np.asarray(answers)
+    paired = (picks_a == answers).astype(float) - (picks_b == answers).astype(float)
+    mean, ci_low, ci_high = bootstrap_ci(paired)
+    require(close(difference, mean, 1e-9) or not close(difference, -mean, 1e-9),
+            "Your difference has the wrong sign: per character minus sum, question by question.")
+    require(close(difference, mean, 1e-9),
+            f"The mean paired difference is {mean:+.4f} on this run; you have {float(difference):+.4f}. For each "
+            "question take (per character right) − (sum right), as 1.0/0.0, and average.")
+    width = ci_high - ci_low
+    require(float(low) <= mean <= float(high),
+            f"Your interval [{float(low):+.3f}, {float(high):+.3f}] does not contain the mean difference {mean:+.3f}: "
+            "bootstrap the paired differences, not the two accuracies separately.")
+    require(abs(float(low) - ci_low) <= 0.5 * width + 0.02 and abs(float(high) - ci_high) <= 0.5 * width + 0.02,
+            f"A 95% interval of the paired differences is about [{ci_low:+.3f}, {ci_high:+.3f}] on this run; yours is "
+            f"[{float(low):+.3f}, {float(high):+.3f}]. Resample the per-question differences (metrics.bootstrap_ci).")
+    own = float(low) > 0 or float(high) < 0
+    require(isinstance(beyond_noise, (bool, np.bool_)),
+            "`beyond_noise` is True or False: does your interval exclude 0?")
+    require(bool(beyond_noise) == own,
+            f"Your interval [{float(low):+.3f}, {float(high):+.3f}] {'excludes' if own else 'contains'} 0, so the "
+            f"difference {'is' if own else 'is not'} beyond noise on this run: the verdict follows from the interval.")
+    ok(f"per character minus sum {mean:+.3f}, 95% CI [{ci_low:+.3f}, {ci_high:+.3f}]: "
+       f"{'beyond noise' if own else 'within noise'} on these {answers.size} questions.")
+
+
+@exercise("04.4")
+def check_letter_habit(habit_accuracy, answers) -> None:
+    """Predict the accuracy of always answering B from the benchmark's answer key, before any model runs."""
+    answers = np.asarray(answers)
+    expected = float((answers == 1).mean())
+    require(isinstance(habit_accuracy, (int, float, np.floating)) and not isinstance(habit_accuracy, bool),
+            "Set `habit_accuracy` to a number between 0 and 1.")
+    require(0 <= float(habit_accuracy) <= 1, "An accuracy lies between 0 and 1.")
+    require(not close(habit_accuracy, 0.0, 1e-9),
+            "Answering B is right whenever B is the answer: count how often that is.")
+    require(close(habit_accuracy, expected, 1e-6),
+            f"Always answering B is right exactly when B is the right answer. Look at section 4's table of answer "
+            f"positions: B is right in {int((answers == 1).sum())} of the {answers.size} questions.")
+    ok(f"a B-habit scores {expected:.3f} here - the chance level, because the answer positions are balanced. "
+       "A letter habit on an unbalanced test would score whatever share its letter has.")
