@@ -109,3 +109,23 @@ def test_script_hyperparameters_check_rejects_plausible_mistakes(change, hint):
     wrong = {k: v for k, v in {**RIGHT, **change}.items() if v is not None}
     with pytest.raises(checks.CheckFailed, match=hint):
         checks.check_script_hyperparameters(wrong, **ARGS)
+
+
+def test_who_wrote_it_check_reads_the_target_and_the_answer():
+    from types import SimpleNamespace
+
+    from labkit.sagemaker.emulator import REPLY_LABEL
+
+    emulated = SimpleNamespace(is_emulator=True, label="local AWS emulator (moto) on 127.0.0.1")
+    echo = f"{REPLY_LABEL} Endpoint e received a 300-character prompt"
+    checks.check_who_wrote_it(False, REPLY_LABEL, target=emulated, summary=echo)
+    with pytest.raises(checks.CheckFailed, match="no model ran"):
+        checks.check_who_wrote_it(True, REPLY_LABEL, target=emulated, summary=echo)
+    with pytest.raises(checks.CheckFailed, match="Copy the evidence"):
+        checks.check_who_wrote_it(False, "FLAN-T5 said so", target=emulated, summary=echo)
+    real = SimpleNamespace(is_emulator=False, label="AWS account 1234******** in us-east-1 (real resources, real cost)")
+    checks.check_who_wrote_it(True, "real resources", target=real, summary="Amanda asks Tom about the party.")
+    with pytest.raises(checks.CheckFailed, match="real endpoint"):
+        checks.check_who_wrote_it(False, "real resources", target=real, summary="Amanda asks Tom about the party.")
+    with pytest.raises(checks.CheckFailed, match="True or False"):
+        checks.check_who_wrote_it("no", "real resources", target=real, summary="x")

@@ -158,3 +158,22 @@ def check_script_hyperparameters(hyperparameters, *, n_train: int, global_batch:
                           f"ceil({n_train} / {global_batch}) steps.")
     ok(f"{len(sent)} flags, sent as --name value: {steps} steps of {processes} x {per_device} = {global_batch} "
        "dialogues, saved where SageMaker uploads it.")
+
+
+@exercise("11.4")
+def check_who_wrote_it(written_by_flan_t5, evidence, *, target, summary: str) -> None:
+    """Read the run: did a model write the endpoint's answer, or the emulator's labelled echo? Cite the output."""
+    from labkit.sagemaker.emulator import REPLY_LABEL
+
+    require(isinstance(written_by_flan_t5, bool), "`written_by_flan_t5` is True or False.")
+    require(isinstance(evidence, str) and evidence.strip(), "`evidence` is a piece of text copied from the output.")
+    echoed = bool(target.is_emulator) or REPLY_LABEL in summary
+    require(written_by_flan_t5 != echoed,
+            "Look at the target line and the start of the answer: " + (
+                f"this run talked to the emulator, whose answers begin {REPLY_LABEL!r} - no model ran."
+                if echoed else "this run talked to a real endpoint, and its answer carries no emulator label."))
+    shown = f"{summary}\n{target.label}"
+    require(evidence.strip() in shown,
+            "Copy the evidence from this run's output: a piece of the answer or of the target line.")
+    ok("an emulator's echo is no model output - say so wherever the number or text appears." if echoed
+       else "a real FLAN-T5 endpoint wrote it: name the model and version beside the text.")
