@@ -110,7 +110,7 @@ def check_pick_instance(pick_instance) -> None:
     ok("pick_instance keeps one full training copy per GPU and picks the cheapest instance that holds it.")
 
 
-@exercise("11.3")
+@exercise("11.4")
 def check_script_hyperparameters(hyperparameters, *, n_train: int, global_batch: int, processes: int,
                                  method: str = "full") -> None:
     """Hyperparameters for ``python -m labkit.train`` under SageMaker's torchrun driver: the script's flags,
@@ -160,7 +160,7 @@ def check_script_hyperparameters(hyperparameters, *, n_train: int, global_batch:
        "dialogues, saved where SageMaker uploads it.")
 
 
-@exercise("11.4")
+@exercise("11.3")
 def check_who_wrote_it(written_by_flan_t5, evidence, *, target, summary: str) -> None:
     """Read the run: did a model write the endpoint's answer, or the emulator's labelled echo? Cite the output."""
     from labkit.sagemaker.emulator import REPLY_LABEL
