@@ -80,7 +80,8 @@ train: setup
 doctor: setup
 	$(BIN)/labkit doctor
 
-## Benchmarks: per-notebook times in the tiny profile, and the others in bench/.
+## Benchmarks: run every bench/bench_*.py and write what they print to bench/results.md, with the machine and a
+## reference timing (python bench/run_all.py NAME... runs some and replaces only their sections).
 bench: setup
 	$(TEST_ENV) $(BIN)/python bench/run_all.py
 
