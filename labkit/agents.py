@@ -295,6 +295,54 @@ def naive_answer(completion: str) -> float | int | None:
     return _to_number(match.group(1)) if match else None
 
 
+_COMMITS = re.compile(r"answer\s+is|answer\s*:|\\boxed\{", re.IGNORECASE)
+
+
+def final_answer(reply: str | None) -> float | int | None:
+    """The number a reply commits to, or None: the rule behind ``data/word_problems/replies.jsonl``'s labels.
+
+    A reply commits to an answer with "the answer is ...", "Answer: ..." or ``\\boxed{...}``; the last such phrase
+    counts, and its value is the last number of that sentence (``$``, thousands commas and units dropped), so
+    "The answer is 60 - 4 = 48 eggs." reads 48. A reply with no such phrase - cut off, or never concluding -
+    commits to nothing: None, which :func:`is_correct` scores as wrong. Never raises, whatever the model wrote.
+    (Notebook 10 reads every reply with it; the learner wrote it in an earlier version of the notebook.)
+    """
+    if not isinstance(reply, str) or not reply:
+        return None
+    markers = list(_COMMITS.finditer(reply))
+    if not markers:
+        return None
+    sentence = re.split(r"(?<!\d)\.(?!\d)|\n|\}", reply[markers[-1].end():])[0]
+    numbers = re.findall(r"-?\d[\d,]*(?:\.\d+)?", sentence)
+    return _to_number(numbers[-1]) if numbers else None
+
+
+def worked_plan(program: str) -> str:
+    """A problem's reference program as a worked plan that stops short of the final result.
+
+    Every step but the last is shown with its result ("5 * 7 = 35."), the last one as the operation only, with
+    earlier results filled in ("35 - 6."): the plan says *what* to compute and leaves the last arithmetic to the
+    model. Notebook 10 measures how much such a plan raises the model's probability of the right answer.
+    """
+    values: dict[str, int | float] = {}
+    lines = [line.strip() for line in program.strip().splitlines() if line.strip()]
+    if not lines or not all(re.fullmatch(r"[A-Za-z_]\w*\s*=\s*[^=].*", line) for line in lines):
+        raise ValueError(f"A reference program is lines of `name = expression`, not {program!r}.")
+    steps = []
+    for i, line in enumerate(lines):
+        name, expression = (part.strip() for part in line.split("=", 1))
+        shown = re.sub(r"[A-Za-z_]\w*", lambda m: str(values[m.group(0)]) if m.group(0) in values else m.group(0),
+                       expression)
+        if re.search(r"[A-Za-z_]", shown):
+            raise ValueError(f"Step {line!r} uses a name no earlier step defines.")
+        if i == len(lines) - 1:
+            steps.append(f"{shown}.")
+        else:
+            values[name] = run_python(f"answer = {shown}", answer_var="answer").answer
+            steps.append(f"{shown} = {values[name]}.")
+    return " ".join(steps)
+
+
 def _to_number(text: str) -> float | int | None:
     try:
         value = float(text.replace(",", ""))

@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from labkit import agents, config, shop
@@ -401,3 +402,38 @@ def test_replies_file_is_valid_json_lines():
     path = config.data_dir() / "word_problems" / "replies.jsonl"
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     assert list(rows[0]) == ["id", "problem", "method", "source", "split", "completion", "stated"]
+
+
+@pytest.mark.parametrize("reply, expected", [
+    ("The answer is 60 - 4 = 48 eggs.", 48),
+    ("She pays 3 * 5 = 15 dollars. The answer is $1,015.", 1015),
+    ("So 7 + 2 = 9.\nAnswer: 9", 9),
+    ("The answer is 12. Wait, no: the answer is 14.", 14),  # several answers: the last one counts
+    ("The final result is \\boxed{-3}", -3),
+    ("The answer is 2.5 hours.", 2.5),
+    ("The answer is forty.", None),  # non-numeric
+    ("First 12 * 3 = 36, then 36 - 6 = 30", None),  # cut off before committing: no guess from the last number
+    ("", None), (None, None), (42, None),
+])
+def test_final_answer_reads_what_a_reply_commits_to(reply, expected):
+    got = agents.final_answer(reply)
+    assert (got is None) if expected is None else (got == expected and type(got) is type(expected))
+
+
+def test_final_answer_agrees_with_the_labelled_replies():
+    replies = agents.load_replies()
+    agree = [(agents.final_answer(c) is None) if s is None else agents.is_correct(agents.final_answer(c), s)
+             for c, s in zip(replies["completion"], replies["stated"], strict=True)]
+    assert np.mean(agree) >= 0.95
+
+
+def test_worked_plan_stops_short_of_the_final_result():
+    assert agents.worked_plan("answer = 48 - 29") == "48 - 29."
+    assert agents.worked_plan("plants = 5 * 7\nanswer = plants - 6") == "5 * 7 = 35. 35 - 6."
+    for problem in agents.load_word_problems():
+        plan = agents.worked_plan(problem.program)
+        assert not plan.endswith(f"= {problem.answer}."), plan  # the answer is left to the model
+    with pytest.raises(ValueError, match="name = expression"):
+        agents.worked_plan("print(1)")
+    with pytest.raises(ValueError, match="no earlier step"):
+        agents.worked_plan("answer = apples - 1")

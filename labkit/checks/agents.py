@@ -2,80 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import time
 
 from labkit.checks.base import CheckFailed, exercise, ok, require
 
 
-def _replies(split: str) -> list[dict]:
-    from labkit import config
-
-    path = config.data_dir() / "word_problems" / "replies.jsonl"
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [r for r in rows if r["split"] == split]
-
-
-def _same(value, stated) -> bool:
-    if stated is None or value is None:
-        return stated is None and value is None
-    if isinstance(value, bool):
-        return False
-    try:
-        return abs(float(value) - float(stated)) < 1e-9
-    except (TypeError, ValueError):
-        return False
-
-
-@exercise("10.1")
-def check_answer_extractor(final_answer, min_agreement: float = 0.9) -> None:
-    """an answer extractor that reads the number a reply commits to, on held-out labelled replies."""
-    require(callable(final_answer), "Define a function final_answer(reply) that returns a number or None.")
-    for probe in ("", "I am not sure."):
-        try:
-            value = final_answer(probe)
-        except Exception as err:
-            raise CheckFailed(f"final_answer({probe!r}) raised {type(err).__name__}: {err}. A reply without an "
-                              "answer must give None (it is counted as wrong), never an error.") from None
-        require(value is None, f"final_answer({probe!r}) returned {value!r}: with no number in the reply, return None.")
-    cases = {
-        "The answer is 60 - 4 = 48 eggs.": 48,
-        "She pays 3 * 5 = 15 dollars. The answer is $1,015.": 1015,
-        "So 7 + 2 = 9.\nThe answer is: 9": 9,
-        "First 12 * 3 = 36, then 36 - 6 = 30 apples are left. The answer is 30 apples.": 30,
-    }
-    for reply, expected in cases.items():
-        try:
-            value = final_answer(reply)
-        except Exception as err:
-            raise CheckFailed(f"final_answer({reply!r}) raised {type(err).__name__}: {err}") from None
-        require(_same(value, expected),
-                f"final_answer({reply!r}) returned {value!r}, expected {expected}. Look at what follows "
-                "'The answer is': an expression ends with '= result', and commas, '$' and units are decoration.")
-    held_out = _replies("heldout")
-    wrong = []
-    for row in held_out:
-        try:
-            value = final_answer(row["completion"])
-        except Exception as err:
-            raise CheckFailed(f"final_answer raised {type(err).__name__} on a held-out reply: {row['completion']!r}. "
-                              "Malformed replies must give None, not an error.") from None
-        if not _same(value, row["stated"]):
-            wrong.append((row, value))
-    agreement = 1 - len(wrong) / len(held_out)
-    if agreement < min_agreement:
-        row, value = wrong[0]
-        missing = [(r, v) for r, v in wrong if r["stated"] is None]
-        hint = ("It reads a number from replies that never commit to an answer (cut off, or no 'answer' at all): "
-                "those should give None." if len(missing) * 2 >= len(wrong) else
-                "Read the number the reply commits to after 'The answer is' (the result of any expression there).")
-        raise CheckFailed(f"Your extractor agrees with the labels on {agreement:.0%} of {len(held_out)} held-out "
-                          f"replies (at least {min_agreement:.0%} needed). For example {row['completion'][-160:]!r} is "
-                          f"labelled {row['stated']!r} but you read {value!r}. {hint}")
-    ok(f"Your extractor agrees with the labels on {agreement:.0%} of {len(held_out)} held-out model replies.")
-
-
-@exercise("10.2")
+@exercise("10.3")
 def check_calculator_tool(calculate) -> None:
     """a calculator tool for the agent: arithmetic only, results as text, errors as messages."""
     require(callable(calculate), "Define a function calculate(expression) -> str.")
@@ -118,7 +50,7 @@ def check_calculator_tool(calculate) -> None:
     ok("calculate does arithmetic only, answers in text, and explains what it refuses.")
 
 
-@exercise("10.3")
+@exercise("10.4")
 def check_orders_by_email_query(sql: str, conn) -> None:
     """a parameterized query for a customer's order numbers by email."""
     require(isinstance(sql, str) and "select" in sql.lower(), "Write a SELECT statement as a string.")
@@ -140,3 +72,69 @@ def check_orders_by_email_query(sql: str, conn) -> None:
             "Customers type their email with any capitals: compare lower(email) with lower(?).")
     require(injected == [], "An injected email returned rows!")
     ok("Parameterized: the right orders, any capitalisation, and the injection attempt finds nothing.")
+
+
+@exercise("10.2")
+def check_pal_failures(counts: dict, dominant: str, runs, gold) -> None:
+    """Read the run: did PAL's programs fail on their form (no runnable answer) or on their plan (ran, wrong)?"""
+    from labkit import agents
+
+    answers = [agents.pal_answer(r) for r in runs]
+    expected = {"right": sum(agents.is_correct(a, g) for a, g in zip(answers, gold, strict=True)),
+                "plan": sum(a is not None and not agents.is_correct(a, g) for a, g in zip(answers, gold, strict=True)),
+                "form": sum(a is None for a in answers)}
+    require(isinstance(counts, dict) and set(counts) == set(expected),
+            "Set `counts` to a dict with the keys 'right', 'plan' and 'form' (numbers of programs).")
+    require(sum(counts.values()) == len(runs),
+            f"Every one of the {len(runs)} programs is right, wrong on its plan, or wrong on its form: your counts "
+            f"add up to {sum(counts.values())}.")
+    if counts["form"] != expected["form"]:
+        raise CheckFailed("A program fails on its *form* when it gives no number to compare: it did not run "
+                          "(syntax error, crash, timeout), set no `answer`, or set something that is not a number. "
+                          "`agents.pal_answer(run)` is None exactly then.")
+    require(counts == expected,
+            "A program that ran and produced a number is right or wrong on its *plan*: compare its number with the "
+            "gold answer (`agents.is_correct`).")
+    wrong = {"form": expected["form"], "plan": expected["plan"]}
+    truth = "tie" if wrong["form"] == wrong["plan"] else max(wrong, key=wrong.get)
+    require(dominant in ("form", "plan", "tie"), "`dominant` is 'form', 'plan' or 'tie'.")
+    require(dominant == truth, f"Of the wrong programs, {wrong['form']} failed on form and {wrong['plan']} on plan "
+                               f"in this run: `dominant` follows from your own counts.")
+    ok(f"{expected['right']} right, {expected['plan']} wrong on the plan, {expected['form']} wrong on the form: "
+       + ("the model's programs mostly fail before Python can help." if truth == "form" else
+          "the programs mostly run: what is wrong is the plan, which PAL cannot fix." if truth == "plan" else
+          "form and plan fail equally often here."))
+
+
+@exercise("10.1")
+def check_answer_logprob(answer_logprob, model, tokenizer) -> None:
+    """Teacher-forced log-probability of a continuation, matched against labkit.evaluation.option_logprobs."""
+    import math
+
+    from labkit.evaluation import option_logprobs
+
+    require(callable(answer_logprob), "Define `answer_logprob(model, tokenizer, context, continuation)`.")
+    pairs = [("Q: What is 2 + 3? The answer is", " 5"), ("The capital of France is", " Paris"),
+             ("Tom has 3 apples and eats one. He has", " 2 apples left.")]
+    expected, counts = option_logprobs(model, tokenizer, [c for c, _ in pairs], [x for _, x in pairs],
+                                       progress=False)
+    for (context, continuation), want, n in zip(pairs, expected, counts, strict=True):
+        try:
+            got = float(answer_logprob(model, tokenizer, context, continuation))
+        except (CheckFailed, NotImplementedError):
+            raise
+        except Exception as err:
+            raise CheckFailed(f"answer_logprob(..., {context!r}, {continuation!r}) raised "
+                              f"{type(err).__name__}: {err}") from err
+        if math.isclose(got, want, rel_tol=1e-3, abs_tol=1e-3):
+            continue
+        require(got <= 0, f"You returned {got:.3f} for {continuation!r}: a log-probability is never above 0 - take "
+                          "log_softmax over the vocabulary before picking the tokens' entries (raw logits are not "
+                          "log-probabilities).")
+        raise CheckFailed(
+            f"For {continuation!r} after {context!r} labkit gets {want:.3f} (summed over {int(n)} tokens), you "
+            f"{got:.3f}. Tokenize context and continuation separately and join the ids (tokenizing the joined "
+            "string can merge tokens across the boundary); the logits at position i predict token i + 1, so the "
+            "continuation's tokens are read from the positions just before each of them; sum only the "
+            "continuation's tokens, not the context's.")
+    ok("your teacher-forced scorer matches labkit's batched one on every pair.")
