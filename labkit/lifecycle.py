@@ -17,20 +17,29 @@ answers to four questions:
   :func:`model_state_bytes`, :func:`memory_per_gpu`, :func:`memory_per_gpu_table` and
   :func:`gpus_needed`: DDP keeps a full copy of everything on every GPU, ZeRO stages 1-3 (FSDP's
   sharding strategies) shard optimizer states, then gradients, then the parameters themselves.
+* **And when the model itself must be split?**  Tensor parallelism (:func:`tensor_parallel_shards`,
+  :func:`column_parallel`, :func:`row_parallel`, run for real on two gloo processes by
+  :func:`run_tensor_parallel`), pipeline parallelism (:func:`pipeline_step`, :func:`run_pipeline`, with its
+  bubble :func:`pipeline_bubble` and the ideal schedule :func:`gpipe_schedule`), and the memory per GPU of 3D
+  parallelism (:func:`memory_per_gpu_3d`). :func:`launch_processes` is the small ``torchrun`` they run under.
 * **How much compute does pre-training cost, and how big should the model be?**
   See :func:`training_flops`, :func:`petaflop_s_days`, :func:`petaflop_gpu_table` (the lecture's
   "8 V100s or 2 A100s for one petaflop/s-day") and the Chinchilla rule of thumb in
   :func:`compute_optimal_tokens` / :func:`compute_optimal_params`.
 
-Everything here is pure Python + torch + pandas, runs on CPU and never touches
-the network.
+Everything here is pure Python + torch + pandas and runs on CPU; the distributed runs talk over loopback
+only (``127.0.0.1``) and never touch the network.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+import socket
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import pandas as pd
 import torch
@@ -60,6 +69,23 @@ __all__ = [
     "gpus_needed",
     "GPU_PEAK_TFLOPS",
     "petaflop_gpu_table",
+    "launch_processes",
+    "tensor_parallel_example",
+    "tensor_parallel_shards",
+    "column_parallel",
+    "row_parallel",
+    "tensor_parallel_mlp",
+    "simulate_tensor_parallel",
+    "run_tensor_parallel",
+    "pipeline_bubble",
+    "gpipe_schedule",
+    "pipeline_example",
+    "split_stages",
+    "pipeline_step",
+    "PipelineRun",
+    "run_pipeline",
+    "memory_per_gpu_3d",
+    "parallelism_3d_table",
 ]
 
 # ---------------------------------------------------------------------------
@@ -642,3 +668,469 @@ def petaflop_gpu_table(utilization: float = 1.0) -> pd.DataFrame:
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "gpu"
     return table
+
+
+# ---------------------------------------------------------------------------
+# Model parallelism: tensor parallelism, pipeline parallelism, and 3D parallelism's memory
+# ---------------------------------------------------------------------------
+# DDP and ZeRO split the *data* (and ZeRO the model states) but every GPU still runs the whole model. When one
+# layer's matrices, or the whole stack of layers, is too big or too slow for one GPU, the model itself is split:
+# tensor parallelism cuts every layer's matrices, pipeline parallelism gives each GPU a contiguous block of layers.
+# The functions below do both for real, on CPU processes joined by gloo, small enough to take seconds.
+
+
+def _free_port() -> int:
+    """A TCP port on loopback that nobody listens on right now (the process group's meeting point)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _process_entry(rank: int, worker: Callable, world_size: int, init_method: str, out_dir: str, args: tuple) -> None:
+    """What each launched process runs: one CPU thread, join the gloo group, run ``worker``, save its result."""
+    import torch.distributed as dist
+
+    torch.set_num_threads(1)  # N processes with one thread each: the fair comparison with one process
+    dist.init_process_group("gloo", init_method=init_method, rank=rank, world_size=world_size)
+    try:
+        result = worker(rank, world_size, *args)
+        torch.save(result, Path(out_dir) / f"rank{rank}.pt")
+        dist.barrier()  # nobody leaves (and tears the group down) while a peer still talks to it
+    finally:
+        dist.destroy_process_group()
+
+
+def launch_processes(worker: Callable, world_size: int = 2, *args, timeout: float = 300.0) -> list:
+    """Run ``worker(rank, world_size, *args)`` in ``world_size`` fresh processes joined by gloo; return each result.
+
+    Teaches what ``torchrun`` does for every distributed run in notebook 00: it starts N copies of the same
+    program; each learns its **rank** (0 .. N-1) and the **world size**, meets the others at an address
+    (here ``tcp://127.0.0.1:<free port>``, loopback only) and from then on talks to them through collective
+    operations (``all_reduce``) or point-to-point messages (``send`` / ``recv``). gloo is PyTorch's CPU backend;
+    on GPUs it would be NCCL. ``worker`` must be a module-level function (the processes are *spawned*: they import
+    it afresh) returning tensors, numbers, strings, lists or dicts of them. Each process uses one CPU thread. A
+    process that fails raises here with its traceback; one still running after ``timeout`` seconds is ended.
+    """
+    import torch.multiprocessing as mp
+
+    if int(world_size) != world_size or world_size < 1:
+        raise ValueError(f"world_size must be a whole number of processes, got {world_size!r}")
+    with tempfile.TemporaryDirectory(prefix="labkit-parallel-") as out_dir:
+        init_method = f"tcp://127.0.0.1:{_free_port()}"
+        context = mp.start_processes(_process_entry, args=(worker, world_size, init_method, out_dir, args),
+                                     nprocs=world_size, join=False, start_method="spawn")
+        deadline = time.monotonic() + timeout
+        while not context.join(timeout=0.5):  # raises ProcessRaisedException when a process failed
+            if time.monotonic() > deadline:
+                for process in context.processes:  # only the processes this call started
+                    if process.is_alive():
+                        process.terminate()
+                raise TimeoutError(f"{worker.__name__} did not finish within {timeout:g} s on {world_size} processes")
+        return [torch.load(Path(out_dir) / f"rank{rank}.pt", weights_only=True) for rank in range(world_size)]
+
+
+# --- tensor parallelism ------------------------------------------------------------------------------------
+
+
+def tensor_parallel_example(batch: int = 64, d_model: int = 256, hidden: int = 1024, seed: int = 0):
+    """A transformer-style MLP block ``fc2(gelu(fc1(x)))`` and an input, the same in every process that asks.
+
+    Returns ``(x, fc1, fc2)``: ``x`` is (batch, d_model), ``fc1`` maps d_model -> hidden (4x wider, as in a
+    transformer's feed-forward block), ``fc2`` maps back. Built from ``seed`` alone, so every rank of a
+    distributed run (and the single-process reference) holds identical weights without sending them.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    fc1, fc2 = torch.nn.Linear(d_model, hidden), torch.nn.Linear(hidden, d_model)
+    with torch.no_grad():
+        for layer in (fc1, fc2):
+            bound = 1 / math.sqrt(layer.in_features)
+            layer.weight.uniform_(-bound, bound, generator=generator)
+            layer.bias.uniform_(-bound, bound, generator=generator)
+    x = torch.randn(batch, d_model, generator=generator)
+    return x, fc1, fc2
+
+
+def tensor_parallel_shards(fc1, fc2, rank: int, world_size: int) -> dict[str, torch.Tensor]:
+    """The slices of the MLP ``fc2(gelu(fc1(x)))`` that rank ``rank`` of ``world_size`` keeps under tensor parallelism.
+
+    Teaches Megatron-LM's split (Shoeybi et al. 2019). In the paper's notation a layer computes ``X A``; the first
+    layer is **column-parallel** (each rank keeps a block of A's columns, i.e. of the hidden features) and the
+    second **row-parallel** (each rank keeps the matching block of B's rows). torch stores a Linear's weight
+    transposed, (out_features, in_features), so here rank r keeps ``fc1.weight`` rows and ``fc1.bias`` entries
+    ``chunk r`` of the hidden features, and the same chunk of ``fc2.weight``'s *columns*. ``fc2.bias`` is not
+    split: it is added once, after the ranks' partial outputs are summed. Each rank holds ~1/N of the weights.
+    """
+    if fc1.out_features % world_size:
+        raise ValueError(f"{fc1.out_features} hidden features do not split evenly over {world_size} ranks")
+    if not 0 <= rank < world_size:
+        raise ValueError(f"rank must be in 0..{world_size - 1}, got {rank}")
+    return {"fc1.weight": fc1.weight.chunk(world_size, dim=0)[rank].detach(),
+            "fc1.bias": fc1.bias.chunk(world_size, dim=0)[rank].detach(),
+            "fc2.weight": fc2.weight.chunk(world_size, dim=1)[rank].detach(),
+            "fc2.bias": fc2.bias.detach()}
+
+
+def column_parallel(x: torch.Tensor, weight_shard: torch.Tensor, bias_shard: torch.Tensor) -> torch.Tensor:
+    """The first, column-parallel half: this rank's slice of the hidden layer, ``gelu(x W_r^T + b_r)``.
+
+    Teaches why the split goes *this* way round: each rank computes whole hidden features, and GeLU acts on each
+    feature alone, so no communication is needed between the two layers (splitting fc1 the other way would need
+    a sum *before* the GeLU).
+    """
+    return torch.nn.functional.gelu(x @ weight_shard.T + bias_shard)
+
+
+def row_parallel(hidden_shard: torch.Tensor, weight_shard: torch.Tensor, bias: torch.Tensor, rank: int) -> torch.Tensor:
+    """The second, row-parallel half: this rank's *partial* output ``h_r W2_r^T`` (+ the bias on rank 0 only).
+
+    Teaches where the communication goes: ``fc2(h) = sum over r of h_r W2_r^T + b``, so each rank's partial
+    output has the full shape but only part of the sum; one **all-reduce** (sum) gives every rank the layer's
+    output. The bias must enter the sum once, so rank 0 adds it.
+    """
+    partial = hidden_shard @ weight_shard.T
+    return partial + bias if rank == 0 else partial
+
+
+def tensor_parallel_mlp(x: torch.Tensor, fc1, fc2, rank: int, world_size: int, row: Callable = row_parallel):
+    """Rank ``rank``'s share of ``fc2(gelu(fc1(x)))``: column-parallel fc1, row-parallel fc2, then the all-reduce.
+
+    Inside a process group (see :func:`launch_processes`) the partial outputs are summed over the ranks with
+    ``torch.distributed.all_reduce``, and every rank returns the full output; outside one, the partial output is
+    returned. ``row`` computes the row-parallel half (:func:`row_parallel`, or a learner's own).
+    """
+    import torch.distributed as dist
+
+    shards = tensor_parallel_shards(fc1, fc2, rank, world_size)
+    with torch.no_grad():
+        hidden = column_parallel(x, shards["fc1.weight"], shards["fc1.bias"])
+        out = row(hidden, shards["fc2.weight"], shards["fc2.bias"], rank).contiguous()
+        if dist.is_available() and dist.is_initialized():
+            dist.all_reduce(out, op=dist.ReduceOp.SUM)
+    return out
+
+
+def simulate_tensor_parallel(x: torch.Tensor, fc1, fc2, world_size: int, row: Callable = row_parallel) -> torch.Tensor:
+    """What ``world_size`` ranks compute together, in one process: every rank's partial output, summed.
+
+    The all-reduce of :func:`tensor_parallel_mlp` *is* this sum; doing it in one process is how labkit checks a
+    row-parallel function (notebook 00's exercise) without starting processes.
+    """
+    return sum(tensor_parallel_mlp(x, fc1, fc2, rank, world_size, row=row) for rank in range(world_size))
+
+
+def _tensor_parallel_worker(rank: int, world_size: int, batch: int, d_model: int, hidden: int, seed: int) -> dict:
+    x, fc1, fc2 = tensor_parallel_example(batch, d_model, hidden, seed)
+    start = time.perf_counter()
+    out = tensor_parallel_mlp(x, fc1, fc2, rank, world_size)
+    seconds = time.perf_counter() - start
+    held = sum(t.numel() for t in tensor_parallel_shards(fc1, fc2, rank, world_size).values())
+    return {"output": out, "parameters held": held, "seconds": seconds}
+
+
+def run_tensor_parallel(world_size: int = 2, batch: int = 64, d_model: int = 256, hidden: int = 1024,
+                        seed: int = 0, timeout: float = 300.0) -> dict:
+    """The MLP block split over ``world_size`` real processes (gloo, one thread each), against one process.
+
+    Teaches that tensor parallelism changes where the arithmetic happens, not its result: every rank ends with
+    the same output as ``fc2(gelu(fc1(x)))`` computed whole, up to float rounding (the sum is added in another
+    order). Returns ``max_abs_diff`` (largest |difference| from the single-process output, over all ranks),
+    ``ranks_agree`` (every rank holds the identical output after the all-reduce), ``parameters_per_rank`` and
+    ``parameters_total`` (fc2's bias is kept whole on every rank), ``allreduce_bytes`` (what each forward pass
+    sends through the all-reduce: one batch x d_model fp32 activation - per layer and per micro-batch, which is
+    why tensor parallelism stays inside one machine's fast links), and ``output`` / ``reference``.
+    """
+    results = launch_processes(_tensor_parallel_worker, world_size, batch, d_model, hidden, seed, timeout=timeout)
+    x, fc1, fc2 = tensor_parallel_example(batch, d_model, hidden, seed)
+    with torch.no_grad():
+        reference = fc2(torch.nn.functional.gelu(fc1(x)))
+    outputs = [r["output"] for r in results]
+    return {"world_size": world_size,
+            "max_abs_diff": max(float((o - reference).abs().max()) for o in outputs),
+            "ranks_agree": all(torch.equal(o, outputs[0]) for o in outputs),
+            "parameters_per_rank": [int(r["parameters held"]) for r in results],
+            "parameters_total": sum(p.numel() for p in (*fc1.parameters(), *fc2.parameters())),
+            "allreduce_bytes": outputs[0].numel() * outputs[0].element_size(),
+            "output": outputs[0], "reference": reference}
+
+
+# --- pipeline parallelism ----------------------------------------------------------------------------------
+
+
+def pipeline_bubble(stages: int, micro_batches: int) -> float:
+    """The share of time a GPipe pipeline's devices sit idle: ``(p - 1) / (m + p - 1)``.
+
+    Teaches the pipeline's cost (Huang et al. 2019, GPipe). With ``p`` stages, the last stage waits ``p - 1``
+    forward steps for its first micro-batch, and the first waits as long for the last backward; each stage works
+    ``m`` forward + backward slots out of ``m + p - 1``. More micro-batches shrink the bubble; one micro-batch
+    (no splitting) leaves a p-stage pipeline idle ``(p-1)/p`` of the time - no faster than one device.
+    """
+    p, m = int(stages), int(micro_batches)
+    if p != stages or m != micro_batches or p < 1 or m < 1:
+        raise ValueError(f"stages and micro_batches must be whole numbers >= 1, got {stages!r}, {micro_batches!r}")
+    return (p - 1) / (m + p - 1)
+
+
+def gpipe_schedule(stages: int, micro_batches: int, forward: float = 1.0, backward: float = 2.0) -> pd.DataFrame:
+    """The ideal GPipe timeline when every stage takes ``forward`` / ``backward`` time units per micro-batch.
+
+    Each stage runs the forward passes of micro-batches 0..m-1, then their backward passes in reverse order. A
+    forward pass needs the previous stage's output for that micro-batch, a backward pass the next stage's
+    gradient. Each operation starts as soon as its stage is free and its input has arrived. Rows: ``stage``,
+    ``kind`` ("forward" / "backward"), ``micro_batch``, ``start``, ``end``; the idle gaps are the bubble, and
+    ``1 - busy / (stages x makespan)`` equals :func:`pipeline_bubble`.
+    """
+    pipeline_bubble(stages, micro_batches)  # validates
+    done: dict[tuple[str, int, int], float] = {}
+    rows = []
+    free = [0.0] * stages
+    order = [("forward", i) for i in range(micro_batches)] + [("backward", i) for i in reversed(range(micro_batches))]
+    # forward passes flow from stage 0 up, backward passes from the last stage down
+    for kind, micro in order:
+        for stage in (range(stages) if kind == "forward" else reversed(range(stages))):
+            needs = [free[stage]]
+            if kind == "forward" and stage > 0:
+                needs.append(done["forward", stage - 1, micro])
+            if kind == "backward" and stage < stages - 1:
+                needs.append(done["backward", stage + 1, micro])
+            start = max(needs)
+            end = start + (forward if kind == "forward" else backward)
+            done[kind, stage, micro] = free[stage] = end
+            rows.append({"stage": stage, "kind": kind, "micro_batch": micro, "start": start, "end": end})
+    return pd.DataFrame(rows).sort_values(["stage", "start"], ignore_index=True)
+
+
+def pipeline_example(batch: int = 512, width: int = 512, layers: int = 4, seed: int = 0):
+    """A stack of ``layers`` Linear + Tanh blocks, an input and a regression target, identical in every process.
+
+    Returns ``(model, x, y)``; the loss is the mean squared error of ``model(x)`` against ``y``. Built from
+    ``seed`` alone, so each pipeline stage can build it and keep its own layers.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    blocks = []
+    for _ in range(layers):
+        linear = torch.nn.Linear(width, width)
+        with torch.no_grad():
+            bound = 1 / math.sqrt(width)
+            linear.weight.uniform_(-bound, bound, generator=generator)
+            linear.bias.uniform_(-bound, bound, generator=generator)
+        blocks += [linear, torch.nn.Tanh()]
+    x = torch.randn(batch, width, generator=generator)
+    y = torch.randn(batch, width, generator=generator)
+    return torch.nn.Sequential(*blocks), x, y
+
+
+def split_stages(model: torch.nn.Sequential, stages: int) -> list[torch.nn.Sequential]:
+    """Cut a Sequential into ``stages`` contiguous blocks of (nearly) equal length: one per pipeline device."""
+    layers = list(model)
+    if not 1 <= stages <= len(layers):
+        raise ValueError(f"cannot cut {len(layers)} modules into {stages} stages")
+    bounds = [round(i * len(layers) / stages) for i in range(stages + 1)]
+    return [torch.nn.Sequential(*layers[bounds[i]:bounds[i + 1]]) for i in range(stages)]
+
+
+def pipeline_step(stage_module: torch.nn.Module, rank: int, world_size: int, x: torch.Tensor, y: torch.Tensor,
+                  micro_batches: int, work: tuple[float, float] | None = None) -> tuple[list[tuple], float]:
+    """One GPipe training step (forward and backward, gradients accumulated) of this rank's stage.
+
+    The batch is cut into ``micro_batches`` equal micro-batches. Stage r receives each micro-batch's activations
+    from stage r-1 (stage 0 reads ``x``), runs its layers and sends the result on (the last stage computes the
+    loss against ``y``). Then the backward passes run in reverse order: each stage receives the gradient of its
+    output, back-propagates through its layers (accumulating the weight gradients) and sends the gradient of its
+    input back. Sends are asynchronous, so a stage goes on computing while its message travels. Each
+    micro-batch's loss is divided by ``micro_batches``, so the accumulated gradients are those of the whole
+    batch's mean loss.
+
+    ``work=(forward_s, backward_s)`` replaces each forward and backward computation by a wait of that many
+    seconds (the messages still travel, with tensors of the same shapes): the schedule alone, timed without
+    competing for the CPU. Returns the events ``(kind, micro_batch, start, end)`` in ``time.perf_counter``
+    seconds - the first, ``"start"``, marks when the step began - and the loss (on the last stage; 0 elsewhere).
+    """
+    import torch.distributed as dist
+
+    clock = time.perf_counter
+    first, last = rank == 0, rank == world_size - 1
+    xs, ys = x.chunk(micro_batches), y.chunk(micro_batches)
+    width = x.shape[1]  # every stage's activations have the input's width in this example
+    now = clock()
+    events: list[tuple] = [("start", -1, now, now)]
+    inputs = [torch.empty(len(xs[i]), width) for i in range(micro_batches)]
+    grads = [torch.empty(len(xs[i]), width) for i in range(micro_batches)]
+    receiving = [] if first else [dist.irecv(inputs[i], src=rank - 1, tag=i) for i in range(micro_batches)]
+    grad_receiving = [] if last else [dist.irecv(grads[i], src=rank + 1, tag=micro_batches + i)
+                                      for i in range(micro_batches)]
+    sending, outputs, stage_inputs, total = [], [], [], 0.0
+    for i in range(micro_batches):
+        if first:
+            stage_input = xs[i]
+        else:
+            receiving[i].wait()
+            stage_input = inputs[i] if work else inputs[i].requires_grad_()
+        start = clock()
+        if work:
+            time.sleep(work[0])
+            out = stage_input.detach()  # stands in for the activations: same shape, same message size
+        else:
+            out = stage_module(stage_input)
+            if last:
+                out = torch.nn.functional.mse_loss(out, ys[i]) / micro_batches
+        events.append(("forward", i, start, clock()))
+        outputs.append(out)
+        stage_inputs.append(stage_input)
+        if not last:
+            message = out.detach()
+            sending.append((dist.isend(message, dst=rank + 1, tag=i), message))
+    for i in reversed(range(micro_batches)):
+        if not last:
+            grad_receiving[i].wait()
+        start = clock()
+        if work:
+            time.sleep(work[1])
+        elif last:
+            outputs[i].backward()
+            total += outputs[i].item()
+        else:
+            outputs[i].backward(grads[i])
+        events.append(("backward", i, start, clock()))
+        if not first:
+            message = inputs[i] if work else stage_inputs[i].grad
+            sending.append((dist.isend(message, dst=rank - 1, tag=micro_batches + i), message))
+    for request, _ in sending:
+        request.wait()
+    return events, total
+
+
+def _pipeline_worker(rank: int, world_size: int, micro_batches: tuple, repeats: int, batch: int, width: int,
+                     layers: int, seed: int, work: tuple[float, float]) -> dict:
+    import torch.distributed as dist
+
+    model, x, y = pipeline_example(batch, width, layers, seed)
+    stage = split_stages(model, world_size)[rank]
+    runs, grads = [], {}
+
+    def step(m, timed_work=None):
+        stage.zero_grad(set_to_none=True)
+        dist.barrier()  # every stage starts the step together
+        return pipeline_step(stage, rank, world_size, x, y, m, work=timed_work)
+
+    step(micro_batches[0])  # warm-up: the first pass allocates and is slower
+    for m in micro_batches:
+        for repeat in range(repeats):
+            events, loss = step(m)
+            runs.append({"work": "computed", "micro_batches": m, "repeat": repeat, "events": events, "loss": loss})
+        grads[str(m)] = [p.grad.clone() for p in stage.parameters()]
+    for m in micro_batches:
+        for repeat in range(repeats):
+            events, _ = step(m, work)
+            runs.append({"work": "timed wait", "micro_batches": m, "repeat": repeat, "events": events, "loss": 0.0})
+    return {"runs": runs, "grads": grads}
+
+
+@dataclass
+class PipelineRun:
+    """What :func:`run_pipeline` measured: one row per step, the timeline, and the match with one process."""
+
+    steps: pd.DataFrame  # work, micro_batches, repeat, seconds, busy per stage, measured and predicted bubble, loss
+    timeline: pd.DataFrame  # work, micro_batches, repeat, stage, kind, micro_batch, start, end (s from the start)
+    max_grad_diff: dict  # micro_batches -> largest |gradient difference| from one process, over all parameters
+    max_loss_diff: float  # largest |loss difference| from one process, over the computed steps
+    loss: float  # the single-process loss
+
+
+def run_pipeline(micro_batches: Iterable[int] = (1, 2, 4, 8), stages: int = 2, repeats: int = 3, batch: int = 512,
+                 width: int = 512, layers: int = 4, seed: int = 0, work: tuple[float, float] = (0.01, 0.02),
+                 timeout: float = 300.0) -> PipelineRun:
+    """A GPipe pipeline of ``stages`` real processes, for several micro-batch counts, against one process.
+
+    Teaches pipeline parallelism by measurement. Each process holds ``layers / stages`` of the layers
+    (:func:`split_stages`) and runs :func:`pipeline_step` ``repeats`` times per micro-batch count, twice over:
+
+    * **computed** steps really train: their accumulated gradients and loss are compared with a single process
+      running the whole model on the whole batch (they match up to float rounding: micro-batching changes the
+      order of the sums, not the result);
+    * **timed-wait** steps replace each forward / backward computation by a fixed wait (``work``, seconds; the
+      backward pass takes about twice the forward's compute), while the messages still travel between the
+      processes. They time the schedule itself, which a shared CPU cannot slow down.
+
+    Per step, the **measured bubble** is ``1 - (sum of the stages' busy time) / (stages x the step's wall time)``,
+    next to the ideal ``(p - 1) / (m + p - 1)``. Everything that is not a stage's own forward or backward counts
+    as idle: waiting for a peer, but also messages, waking up, and - for computed steps - the time other programs
+    took the CPU, so measurements sit at or above the ideal and computed ones scatter on a busy machine.
+    """
+    micro_batches = tuple(int(m) for m in micro_batches)
+    for m in micro_batches:
+        pipeline_bubble(stages, m)
+        if batch % m:
+            raise ValueError(f"a batch of {batch} does not cut into {m} equal micro-batches")
+    if layers < stages:
+        raise ValueError(f"{layers} layers cannot fill {stages} stages")
+    results = launch_processes(_pipeline_worker, stages, micro_batches, repeats, batch, width, layers, seed,
+                               tuple(work), timeout=timeout)
+    model, x, y = pipeline_example(batch, width, layers, seed)
+    loss = torch.nn.functional.mse_loss(model(x), y)
+    loss.backward()
+    reference = [p.grad for p in model.parameters()]
+    max_grad_diff = {}
+    for m in micro_batches:
+        pipelined = [g for result in results for g in result["grads"][str(m)]]
+        max_grad_diff[m] = max(float((a - b).abs().max()) for a, b in zip(pipelined, reference, strict=True))
+    steps, timeline = [], []
+    for index, run in enumerate(results[0]["runs"]):
+        per_stage = [result["runs"][index] for result in results]
+        begin = min(stage_run["events"][0][2] for stage_run in per_stage)
+        end = max(event[3] for stage_run in per_stage for event in stage_run["events"])
+        busy = [sum(e[3] - e[2] for e in stage_run["events"] if e[0] != "start") for stage_run in per_stage]
+        span = end - begin
+        steps.append({"work": run["work"], "micro_batches": run["micro_batches"], "repeat": run["repeat"],
+                      "seconds": span, **{f"busy stage {s}": b for s, b in enumerate(busy)},
+                      "measured bubble": 1 - sum(busy) / (stages * span),
+                      "predicted bubble": pipeline_bubble(stages, run["micro_batches"]),
+                      "loss": per_stage[-1]["loss"]})
+        for s, stage_run in enumerate(per_stage):
+            timeline += [{"work": run["work"], "micro_batches": run["micro_batches"], "repeat": run["repeat"],
+                          "stage": s, "kind": kind, "micro_batch": micro, "start": a - begin, "end": b - begin}
+                         for kind, micro, a, b in stage_run["events"] if kind != "start"]
+    steps = pd.DataFrame(steps)
+    computed = steps[steps["work"] == "computed"]
+    return PipelineRun(steps=steps, timeline=pd.DataFrame(timeline), max_grad_diff=max_grad_diff,
+                       max_loss_diff=float((computed["loss"] - loss.item()).abs().max()), loss=loss.item())
+
+
+# --- 3D parallelism: memory per device ---------------------------------------------------------------------
+
+
+def memory_per_gpu_3d(n_params: float, data: int = 1, pipeline: int = 1, tensor: int = 1, stage=0,
+                      precision: str = "mixed", optimizer: str = "adam") -> dict[str, float]:
+    """GB of model states on each GPU when ``data x pipeline x tensor`` GPUs train ``n_params`` parameters.
+
+    Teaches how the three kinds of parallelism combine (3D parallelism, as in Megatron-DeepSpeed): tensor
+    parallelism cuts every layer over ``tensor`` GPUs and pipeline parallelism the stack of layers over
+    ``pipeline`` GPUs, so each GPU holds ``1 / (pipeline x tensor)`` of the parameters, with their gradients and
+    optimizer states; data parallelism then replicates that slice ``data`` times, and ZeRO ``stage`` 1-3 shards
+    it again across the ``data`` replicas (:func:`memory_per_gpu`). Layers are assumed to split evenly.
+    Activations are not included. Returns the components, ``"total"``, and ``"gpus"`` (the product).
+    """
+    degrees = {"data": data, "pipeline": pipeline, "tensor": tensor}
+    for name, value in degrees.items():
+        if isinstance(value, bool) or int(value) != value or value < 1:
+            raise ValueError(f"{name} must be a whole number of GPUs >= 1, got {value!r}")
+    n = _check_positive("n_params", n_params)
+    per_gpu = memory_per_gpu(n / (pipeline * tensor), data, stage, precision, optimizer)
+    per_gpu["gpus"] = float(data * pipeline * tensor)
+    return per_gpu
+
+
+def parallelism_3d_table(n_params: float, layouts: Iterable[tuple[int, int, int]], stage=1,
+                         micro_batches: int = 8, precision: str = "mixed", optimizer: str = "adam") -> pd.DataFrame:
+    """One row per ``(data, pipeline, tensor)`` layout: GPUs, model-state GB per GPU, and the pipeline bubble.
+
+    Teaches the trade-offs of a 3D layout side by side: tensor and pipeline degrees lower the memory per GPU;
+    the pipeline degree costs a bubble (:func:`pipeline_bubble` with ``micro_batches``); the tensor degree costs an
+    all-reduce in every layer (so it stays within a machine); the data degree costs nothing in memory and buys
+    throughput.
+    """
+    rows = []
+    for data, pipeline, tensor in layouts:
+        memory = memory_per_gpu_3d(n_params, data, pipeline, tensor, stage, precision, optimizer)
+        rows.append({"data": data, "pipeline": pipeline, "tensor": tensor, "gpus": int(memory["gpus"]),
+                     "GB per GPU": memory["total"], "pipeline bubble": pipeline_bubble(pipeline, micro_batches)})
+    return pd.DataFrame(rows)

@@ -115,7 +115,7 @@ def test_fewest_gpus_rejects_plausible_slips(answer, hint):
     fails(hint, checks.check_fewest_gpus, answer, **SCENARIO)
 
 
-# ------------------------------------------------------------------ 00.4 compute-optimal size for a budget
+# ------------------------------------------------------------------ 00.7 compute-optimal size for a budget
 BUDGET = dict(gpus=8, peak_tflops=125, utilization=0.4, days=30)
 FLOPS = 8 * 125e12 * 0.4 * 30 * 86400
 
@@ -136,3 +136,97 @@ def test_compute_optimal_params_accepts_the_derivation(capsys):
 ])
 def test_compute_optimal_params_rejects_plausible_slips(answer, hint):
     fails(hint, checks.check_compute_optimal_params, answer, **BUDGET)
+
+
+# ------------------------------------------------------------------ 00.4 the row-parallel half of the MLP
+def right_row(hidden_shard, fc2, rank, world_size):
+    partial = hidden_shard @ fc2.weight.chunk(world_size, dim=1)[rank].T
+    return partial + fc2.bias if rank == 0 else partial
+
+
+def test_row_parallel_is_exercise_00_4_and_accepts_either_way_of_adding_the_bias(capsys):
+    assert checks.exercise_of(checks.check_row_parallel) == "00.4"
+    checks.check_row_parallel(right_row)
+    checks.check_row_parallel(lambda h, fc2, r, n: h @ fc2.weight.chunk(n, dim=1)[r].T + fc2.bias / n)
+    assert "1, 2, 4 and 8 ranks" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("fn,hint", [
+    (lambda h, fc2, r, n: h @ fc2.weight.chunk(n, dim=1)[r].T + fc2.bias, "bias 2 times"),  # bias on every rank
+    (lambda h, fc2, r, n: h @ fc2.weight.chunk(n, dim=1)[r].T, "never adds fc2's bias"),
+    (lambda h, fc2, r, n: h @ fc2.weight.chunk(n, dim=0)[r].T, "keep the columns"),  # rows: output features
+    (lambda h, fc2, r, n: h @ fc2.weight.T, "keep the columns"),  # the whole weight for a shard of the input
+    (lambda h, fc2, r, n: right_row(h, fc2, 0, n) if r == 0 else h @ fc2.weight.chunk(n, dim=1)[0].T,
+     "chunk r of"),  # every rank takes the first chunk
+    (lambda h, fc2, r, n: right_row(h, fc2, r, n)[:, : fc2.out_features // n], "does not concatenate"),
+    (lambda h, fc2, r, n: [1.0], "as a tensor"),
+    (lambda h, fc2, r, n: 1 / 0, "raised ZeroDivisionError"),
+    (42, "Define a function"),
+])
+def test_row_parallel_rejects_plausible_slips(fn, hint):
+    fails(hint, checks.check_row_parallel, fn)
+
+
+def test_row_parallel_must_not_call_labkits_own():
+    def uses_labkit(hidden_shard, fc2, rank, world_size):
+        return lifecycle.row_parallel(hidden_shard, fc2.weight.chunk(world_size, dim=1)[rank], fc2.bias, rank)
+
+    fails("instead of calling labkit's row_parallel", checks.check_row_parallel, uses_labkit)
+
+
+# ------------------------------------------------------------------ 00.5 predict the pipeline bubble
+IDEAL = {m: 1 / (m + 1) for m in (1, 2, 4, 8)}
+
+
+def test_bubble_prediction_is_exercise_00_5_and_accepts_the_schedule_count():
+    assert checks.exercise_of(checks.check_bubble_prediction) == "00.5"
+    checks.check_bubble_prediction(dict(IDEAL))
+    checks.check_bubble_prediction({1: 0.5, 2: 0.33, 4: 0.2, 8: 0.11})  # two decimals are enough
+    checks.check_bubble_prediction({m: 3 / (m + 3) for m in (1, 2, 4, 8)}, stages=4)
+
+
+@pytest.mark.parametrize("answer,hint", [
+    ({m: 1 / m for m in IDEAL}, "relative to the work"),
+    ({m: m / (m + 1) for m in IDEAL}, "busy"),
+    ({m: 0.0 for m in IDEAL}, "always waits"),
+    ({m: 0.5 for m in IDEAL}, "one micro-batch"),
+    ({**IDEAL, 4: 0.25}, r"predicted_bubble\[4\]"),
+    ({**IDEAL, 8: 11.1}, "between 0 and 1"),
+    ({**IDEAL, 2: "a third"}, "give a number"),
+    ({"one": 0.5}, "keys are numbers"),
+    ([0.5, 0.33], "Set `predicted_bubble` to a dict"),
+    ({}, "Set `predicted_bubble` to a dict"),
+])
+def test_bubble_prediction_rejects_plausible_slips(answer, hint):
+    fails(hint, checks.check_bubble_prediction, answer)
+
+
+# ------------------------------------------------------------------ 00.6 a 3D-parallel layout for a brief
+BRIEF = dict(n_params=175e9, n_gpus=512, gpu_gb=80, reserve_gb=30, micro_batches=8, max_bubble=0.2, gpus_per_node=8)
+
+
+def test_3d_layout_is_exercise_00_6_and_accepts_the_layout_that_meets_the_brief(capsys):
+    assert checks.exercise_of(checks.check_3d_layout) == "00.6"
+    checks.check_3d_layout({"data": 32, "pipeline": 2, "tensor": 8}, **BRIEF)
+    assert "only layout" in capsys.readouterr().out
+    looser = {**BRIEF, "max_bubble": 0.5}  # a brief with several answers: each one passes, the others are named
+    checks.check_3d_layout({"data": 16, "pipeline": 4, "tensor": 8}, **looser)
+    assert "Other layouts that meet the brief" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("layout,hint", [
+    ({"data": 64, "pipeline": 1, "tensor": 8}, "more than the 50 GB"),  # tensor alone leaves 91.6 GB
+    ({"data": 128, "pipeline": 1, "tensor": 4}, "more than the 50 GB"),
+    ({"data": 8, "pipeline": 8, "tensor": 8}, "idle 47%"),
+    ({"data": 16, "pipeline": 2, "tensor": 16}, "one node of 8"),
+    ({"data": 32, "pipeline": 2, "tensor": 4}, "256 GPUs"),
+    ({"data": 32, "pipeline": 2.0, "tensor": 8}, "whole number"),
+    ({"data": 32, "pipeline": 2}, "Set `layout`"),
+    ((32, 2, 8), "Set `layout`"),
+])
+def test_3d_layout_rejects_layouts_that_break_the_brief(layout, hint):
+    fails(hint, checks.check_3d_layout, layout, **BRIEF)
+
+
+def test_compute_optimal_params_is_now_exercise_00_7():
+    assert checks.exercise_of(checks.check_compute_optimal_params) == "00.7"

@@ -4,6 +4,7 @@ import math
 
 import pandas as pd
 import pytest
+import torch
 
 from labkit import lifecycle as lc
 
@@ -346,3 +347,150 @@ def test_other_optimizers_keep_less_state():
     assert lc.gpus_needed(7e9, 80, 0, optimizer="adam_8bit") == 1  # 10 bytes x 7e9 = 70 GB
     with pytest.raises(ValueError, match="unknown optimizer"):
         lc.model_state_bytes("mixed", "lion")
+
+
+# --------------------------------------------------------------------------- tensor and pipeline parallelism
+
+
+@pytest.mark.parametrize("world_size", [1, 2, 4])
+def test_tensor_parallel_ranks_sum_to_the_whole_mlp(world_size):
+    x, fc1, fc2 = lc.tensor_parallel_example(batch=5, d_model=8, hidden=32, seed=1)
+    with torch.no_grad():
+        whole = fc2(torch.nn.functional.gelu(fc1(x)))
+    assert torch.allclose(lc.simulate_tensor_parallel(x, fc1, fc2, world_size), whole, atol=1e-6)
+    shards = [lc.tensor_parallel_shards(fc1, fc2, r, world_size) for r in range(world_size)]
+    assert all(s["fc1.weight"].shape == (32 // world_size, 8) and s["fc2.weight"].shape == (8, 32 // world_size)
+               for s in shards)
+    # each rank holds 1/N of everything but fc2's bias, which every rank keeps whole
+    held = [sum(t.numel() for t in s.values()) for s in shards]
+    total = sum(p.numel() for p in (*fc1.parameters(), *fc2.parameters()))
+    assert sum(held) == total + (world_size - 1) * fc2.bias.numel()
+
+
+def test_row_parallel_adds_the_bias_on_rank_0_only():
+    x, fc1, fc2 = lc.tensor_parallel_example(batch=2, d_model=4, hidden=8, seed=0)
+    hidden = torch.ones(2, 4)
+    w = fc2.weight.chunk(2, dim=1)
+    with torch.no_grad():
+        assert torch.allclose(lc.row_parallel(hidden, w[1], fc2.bias, 1), hidden @ w[1].T)
+        assert torch.allclose(lc.row_parallel(hidden, w[0], fc2.bias, 0), hidden @ w[0].T + fc2.bias)
+    # outside a process group, tensor_parallel_mlp returns the rank's partial output
+    assert not torch.allclose(lc.tensor_parallel_mlp(x, fc1, fc2, 1, 2), lc.simulate_tensor_parallel(x, fc1, fc2, 2))
+
+
+def test_tensor_parallel_example_is_the_same_for_the_same_seed():
+    a, b = lc.tensor_parallel_example(seed=3), lc.tensor_parallel_example(seed=3)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1].weight, b[1].weight) and torch.equal(a[2].bias, b[2].bias)
+    assert not torch.equal(a[0], lc.tensor_parallel_example(seed=4)[0])
+
+
+def test_tensor_parallel_bad_input():
+    _, fc1, fc2 = lc.tensor_parallel_example(batch=2, d_model=4, hidden=6)
+    with pytest.raises(ValueError, match="split evenly"):
+        lc.tensor_parallel_shards(fc1, fc2, 0, 4)
+    with pytest.raises(ValueError, match="rank must be"):
+        lc.tensor_parallel_shards(fc1, fc2, 2, 2)
+
+
+@pytest.mark.parametrize("stages,micro_batches,expected", [(2, 1, 1 / 2), (2, 4, 1 / 5), (4, 8, 3 / 11), (1, 3, 0.0)])
+def test_pipeline_bubble(stages, micro_batches, expected):
+    assert lc.pipeline_bubble(stages, micro_batches) == pytest.approx(expected)
+
+
+def test_pipeline_bubble_bad_input():
+    for stages, micro in ((0, 4), (2, 0), (2.5, 4)):
+        with pytest.raises(ValueError, match="whole numbers"):
+            lc.pipeline_bubble(stages, micro)
+
+
+@pytest.mark.parametrize("stages,micro_batches", [(2, 1), (2, 4), (3, 5), (4, 8)])
+def test_gpipe_schedule_idles_exactly_the_bubble_and_respects_dependencies(stages, micro_batches):
+    t = lc.gpipe_schedule(stages, micro_batches, forward=1.0, backward=2.0)
+    assert len(t) == 2 * stages * micro_batches
+    makespan = t["end"].max()
+    busy = (t["end"] - t["start"]).sum()
+    assert 1 - busy / (stages * makespan) == pytest.approx(lc.pipeline_bubble(stages, micro_batches))
+    end = {(r.kind, r.stage, r.micro_batch): r.end for r in t.itertuples()}
+    for r in t.itertuples():
+        if r.kind == "forward" and r.stage > 0:
+            assert r.start >= end["forward", r.stage - 1, r.micro_batch]
+        if r.kind == "backward" and r.stage < stages - 1:
+            assert r.start >= end["backward", r.stage + 1, r.micro_batch]
+    for _, ops in t.groupby("stage"):  # a stage does one thing at a time
+        assert (ops["start"].to_numpy()[1:] >= ops["end"].to_numpy()[:-1] - 1e-12).all()
+
+
+def test_split_stages_keeps_the_layers_in_order():
+    model, x, _ = lc.pipeline_example(batch=4, width=6, layers=3, seed=0)
+    stages = lc.split_stages(model, 2)
+    assert [len(s) for s in stages] == [3, 3] and sum(len(s) for s in stages) == len(model)
+    with torch.no_grad():
+        assert torch.equal(stages[1](stages[0](x)), model(x))
+    with pytest.raises(ValueError, match="cannot cut"):
+        lc.split_stages(model, 7)
+
+
+def test_a_one_stage_pipeline_step_with_micro_batches_gives_the_whole_batchs_gradients():
+    """With one stage there is no peer to talk to: micro-batching alone must not change the gradients."""
+    model, x, y = lc.pipeline_example(batch=8, width=4, layers=2, seed=0)
+    torch.nn.functional.mse_loss(model(x), y).backward()
+    whole = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    events, loss = lc.pipeline_step(model, 0, 1, x, y, micro_batches=4)
+    assert loss == pytest.approx(torch.nn.functional.mse_loss(model(x), y).item(), rel=1e-5)
+    assert all(torch.allclose(p.grad, g, atol=1e-6) for p, g in zip(model.parameters(), whole, strict=True))
+    kinds = [e[0] for e in events]
+    assert kinds == ["start"] + ["forward"] * 4 + ["backward"] * 4
+    assert [e[1] for e in events[5:]] == [3, 2, 1, 0]  # backward passes in reverse order
+    assert all(e[3] >= e[2] for e in events)
+
+
+def test_memory_per_gpu_3d():
+    plain = lc.memory_per_gpu(175e9, 32, 1)
+    assert lc.memory_per_gpu_3d(175e9, data=32, stage=1)["total"] == pytest.approx(plain["total"])
+    three_d = lc.memory_per_gpu_3d(175e9, data=32, pipeline=2, tensor=8, stage=1)
+    assert three_d["gpus"] == 512
+    # p x t divide everything; ZeRO-1 over the 32 replicas divides the optimizer states once more
+    assert three_d["parameters"] == pytest.approx(2 * 175e9 / 16 / 1e9)
+    assert three_d["optimizer_states"] == pytest.approx(12 * 175e9 / 16 / 32 / 1e9)
+    assert three_d["total"] == pytest.approx(47.85, abs=0.01)
+    table = lc.parallelism_3d_table(175e9, [(32, 2, 8), (8, 8, 8)], micro_batches=8)
+    assert list(table.columns) == ["data", "pipeline", "tensor", "gpus", "GB per GPU", "pipeline bubble"]
+    assert table["pipeline bubble"].tolist() == pytest.approx([1 / 9, 7 / 15])
+    for bad in ({"data": 0}, {"pipeline": 1.5}, {"tensor": True}):
+        with pytest.raises(ValueError, match="whole number"):
+            lc.memory_per_gpu_3d(1e9, **bad)
+
+
+@pytest.mark.slow
+@pytest.mark.distributed
+def test_tensor_parallel_on_two_processes_matches_one_process():
+    result = lc.run_tensor_parallel(world_size=2, batch=4, d_model=8, hidden=16, seed=2, timeout=240)
+    assert result["ranks_agree"]
+    assert result["max_abs_diff"] < 1e-5
+    assert result["parameters_per_rank"] == [8 * 8 + 8 + 8 * 8 + 8] * 2  # half of fc1 and fc2, fc2's bias whole
+    assert result["allreduce_bytes"] == 4 * 8 * 4
+
+
+@pytest.mark.slow
+@pytest.mark.distributed
+def test_pipeline_on_two_processes_matches_one_process_and_times_every_step():
+    run = lc.run_pipeline(micro_batches=(1, 4), stages=2, repeats=2, batch=8, width=6, layers=2, seed=0,
+                          work=(0.002, 0.004), timeout=240)
+    assert all(diff < 1e-6 for diff in run.max_grad_diff.values()) and set(run.max_grad_diff) == {1, 4}
+    assert run.max_loss_diff < 1e-6
+    assert len(run.steps) == 2 * 2 * 2  # (computed, timed wait) x micro-batch counts x repeats
+    assert set(run.steps["work"]) == {"computed", "timed wait"}
+    assert run.steps["measured bubble"].between(0, 1).all()
+    assert (run.steps["predicted bubble"] == run.steps["micro_batches"].map(lambda m: 1 / (m + 1))).all()
+    one_step = run.timeline.query("work == 'timed wait' and micro_batches == 4 and repeat == 0")
+    assert sorted(one_step.groupby(["stage", "kind"]).size().tolist()) == [4, 4, 4, 4]
+
+
+@pytest.mark.slow
+@pytest.mark.distributed
+def test_a_failing_process_raises_in_the_launcher():
+    from torch.multiprocessing import ProcessRaisedException
+
+    with pytest.raises(ProcessRaisedException, match="split evenly"):
+        lc.launch_processes(lc._tensor_parallel_worker, 2, 2, 4, 7, 0, timeout=240)  # 7 hidden features, 2 ranks

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 
 from labkit.checks.base import CheckFailed, close, exercise, ok, require
 
@@ -163,7 +164,164 @@ def check_fewest_gpus(fewest_gpus, n_params: float, gpu_gb: float, reserve_gb: f
        + ".")
 
 
+# (batch, d_model, hidden, world_size): shapes the row-parallel answer is tried on, with 1, 2, 4 and 8 ranks
+_ROW_CASES = ((3, 8, 16, 2), (5, 6, 24, 4), (2, 4, 8, 1), (4, 16, 32, 8), (64, 256, 1024, 2))
+
+
+def _source(fn) -> str:
+    import inspect
+
+    try:
+        return inspect.getsource(fn)
+    except (OSError, TypeError):
+        return ""
+
+
 @exercise("00.4")
+def check_row_parallel(my_row_parallel) -> None:
+    """``my_row_parallel(hidden_shard, fc2, rank, world_size)``: a rank's partial output of the row-parallel layer."""
+    import torch
+
+    from labkit import lifecycle
+
+    require(callable(my_row_parallel),
+            "Define a function `my_row_parallel(hidden_shard, fc2, rank, world_size)` that returns a tensor.")
+    require(not re.search(r"(?<!\w)row_parallel\s*\(", _source(my_row_parallel)),
+            "Slice fc2's weight and multiply yourself instead of calling labkit's row_parallel: the point is to see "
+            "which part of the weight each rank needs.")
+    for batch, d_model, hidden, world_size in _ROW_CASES:
+        x, fc1, fc2 = lifecycle.tensor_parallel_example(batch, d_model, hidden, seed=batch + world_size)
+        with torch.no_grad():
+            expected = fc2(torch.nn.functional.gelu(fc1(x)))
+            total = torch.zeros_like(expected)
+            for rank in range(world_size):
+                shards = lifecycle.tensor_parallel_shards(fc1, fc2, rank, world_size)
+                hidden_shard = lifecycle.column_parallel(x, shards["fc1.weight"], shards["fc1.bias"])
+                call = f"my_row_parallel(hidden_shard of shape {tuple(hidden_shard.shape)}, fc2, rank={rank}, " \
+                       f"world_size={world_size})"
+                try:
+                    partial = my_row_parallel(hidden_shard, fc2, rank, world_size)
+                except NotImplementedError:
+                    raise
+                except RuntimeError as err:  # shapes that do not multiply
+                    raise CheckFailed(
+                        f"{call} raised RuntimeError: {str(err).splitlines()[0]}. Rank {rank} holds "
+                        f"{hidden // world_size} of the {hidden} hidden features; "
+                        f"fc2.weight has shape (out_features, in_features) = {tuple(fc2.weight.shape)}: keep the "
+                        "columns (in_features) that match this rank's hidden features.") from None
+                except Exception as err:  # the learner's code: say which call failed and how
+                    raise CheckFailed(f"{call} raised {type(err).__name__}: {err}") from None
+                require(isinstance(partial, torch.Tensor), f"{call} returned {type(partial).__name__}; return the "
+                                                           "rank's partial output as a tensor.")
+                require(tuple(partial.shape) == tuple(expected.shape),
+                        f"{call} returned shape {tuple(partial.shape)}; each rank's partial output has the layer's "
+                        f"full output shape {tuple(expected.shape)} - the all-reduce *adds* the ranks' outputs, it "
+                        "does not concatenate them.")
+                total = total + partial
+        if torch.allclose(total, expected, atol=1e-5, rtol=1e-4):
+            continue
+        bias = fc2.bias.detach()
+        if world_size > 1 and torch.allclose(total, expected + (world_size - 1) * bias, atol=1e-5, rtol=1e-4):
+            raise CheckFailed(f"With {world_size} ranks your sum has fc2's bias {world_size} times: every rank adds "
+                              "it, and the all-reduce adds them up. Add it on one rank only (rank 0).")
+        require(not torch.allclose(total, expected - bias, atol=1e-5, rtol=1e-4),
+                "Your sum never adds fc2's bias: add it once, on one rank (rank 0).")
+        raise CheckFailed(
+            f"With {world_size} ranks (hidden {hidden}, d_model {d_model}) the summed partial outputs differ from "
+            f"fc2(hidden) by up to {float((total - expected).abs().max()):.3g}. Rank r holds hidden features "
+            f"chunk r of {world_size} equal chunks (rank 0 the first {hidden // world_size}); its partial output is "
+            "its hidden shard times the matching columns of fc2.weight, transposed.")
+    ok("Summed over the ranks, your partial outputs equal fc2(hidden) for 1, 2, 4 and 8 ranks: the all-reduce "
+       "completes the row-parallel layer.")
+
+
+@exercise("00.5")
+def check_bubble_prediction(predicted_bubble, stages: int = 2) -> None:
+    """``predicted_bubble``: {micro_batches: idle share of a GPipe step} for a pipeline of ``stages`` stages."""
+    from labkit import lifecycle
+
+    require(isinstance(predicted_bubble, dict) and predicted_bubble,
+            "Set `predicted_bubble` to a dict {number of micro-batches: predicted idle share between 0 and 1}.")
+    counts = sorted(predicted_bubble, key=str)
+    require(all(isinstance(m, int) and m >= 1 for m in counts),
+            f"The keys are numbers of micro-batches (1, 2, 4, 8), not {counts}.")
+    got = {}
+    for m in counts:
+        try:
+            got[m] = float(predicted_bubble[m])
+        except (TypeError, ValueError):
+            raise CheckFailed(f"predicted_bubble[{m}] = {predicted_bubble[m]!r}: give a number between 0 and 1 "
+                              "(a share of the step's time).") from None
+        require(0 <= got[m] <= 1, f"predicted_bubble[{m}] = {got[m]:g}: a share of the time lies between 0 and 1 "
+                                  "(write 20 % as 0.2).")
+    p = stages
+
+    def matches(formula) -> bool:
+        return all(math.isclose(got[m], formula(m), abs_tol=0.006) for m in counts)
+
+    if matches(lambda m: lifecycle.pipeline_bubble(p, m)):
+        ok("Predicted: " + ", ".join(f"m={m}: {lifecycle.pipeline_bubble(p, m):.3f}" for m in counts)
+           + f" - (p - 1) / (m + p - 1) with p = {p}. Now see how close the measurement comes.")
+        return
+    require(not matches(lambda m: (p - 1) / m),
+            "That is the idle time *relative to the work* ((p - 1) slots per m slots of work). The bubble is a share "
+            "of the whole step: idle slots over all slots, (p - 1) + m of them per stage.")
+    require(not matches(lambda m: m / (m + p - 1)),
+            "That is the share of the step each stage is *busy*; the bubble is the rest.")
+    require(not matches(lambda m: 0.0), "A pipeline always waits: the last stage has nothing to do until the first "
+                                        "micro-batch reaches it, and the first waits again for the last gradient.")
+    require(not matches(lambda m: (p - 1) / p),
+            "That is the bubble with one micro-batch. Splitting the batch lets the stages overlap: the wait at either "
+            "end stays one slot per extra stage, while the work grows to m slots.")
+    wrong = next(m for m in counts if not math.isclose(got[m], lifecycle.pipeline_bubble(p, m), abs_tol=0.006))
+    raise CheckFailed(f"predicted_bubble[{wrong}] = {got[wrong]:.3g} is not what the schedule gives. Draw it for "
+                      f"{p} stages and {wrong} micro-batches: count, per stage, the slots of work (forward and "
+                      "backward of each micro-batch) and the slots it waits at the start and at the end.")
+
+
+@exercise("00.6")
+def check_3d_layout(layout, n_params: float, n_gpus: int, gpu_gb: float, reserve_gb: float, micro_batches: int,
+                    max_bubble: float, gpus_per_node: int, zero_stage: int = 1) -> None:
+    """``layout = {"data": d, "pipeline": p, "tensor": t}`` meeting a 3D-parallelism brief."""
+    from labkit import lifecycle
+
+    keys = {"data", "pipeline", "tensor"}
+    require(isinstance(layout, dict) and set(layout) == keys,
+            'Set `layout` to a dict {"data": ..., "pipeline": ..., "tensor": ...} of whole numbers of GPUs.')
+    for name in ("data", "pipeline", "tensor"):
+        value = layout[name]
+        require(isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1,
+                f'layout["{name}"] = {value!r}: a degree of parallelism is a whole number of GPUs, at least 1.')
+    d, p, t = layout["data"], layout["pipeline"], layout["tensor"]
+    require(d * p * t == n_gpus, f"{d} x {p} x {t} = {d * p * t} GPUs; the brief has {n_gpus}: data x pipeline x "
+                                 "tensor must use every GPU.")
+    require(t <= gpus_per_node and gpus_per_node % t == 0,
+            f"A tensor-parallel group of {t} does not fit in one node of {gpus_per_node} GPUs: tensor parallelism "
+            "all-reduces activations in every layer, so its group must stay on one node's fast links.")
+    bubble = lifecycle.pipeline_bubble(p, micro_batches)
+    require(bubble <= max_bubble + 1e-9,
+            f"With {p} pipeline stages and {micro_batches} micro-batches the GPUs idle {bubble:.0%} of each step, more "
+            f"than the brief's {max_bubble:.0%}.")
+    memory = lifecycle.memory_per_gpu_3d(n_params, d, p, t, stage=zero_stage)["total"]
+    budget = gpu_gb - reserve_gb
+    require(memory <= budget,
+            f"Each GPU would hold {memory:.1f} GB of model states, more than the {budget:g} GB left after the "
+            f"activations. Only pipeline x tensor (= {p * t} now) divides the parameters, gradients and 16-bit "
+            f"weights; ZeRO-{zero_stage} over the data-parallel replicas divides only the optimizer states.")
+    valid = []
+    for tensor in (x for x in range(1, gpus_per_node + 1) if gpus_per_node % x == 0):
+        for pipeline in (x for x in range(1, n_gpus // tensor + 1) if (n_gpus // tensor) % x == 0):
+            data = n_gpus // (tensor * pipeline)
+            if data * pipeline * tensor == n_gpus and lifecycle.pipeline_bubble(pipeline, micro_batches) <= max_bubble \
+                    and lifecycle.memory_per_gpu_3d(n_params, data, pipeline, tensor, zero_stage)["total"] <= budget:
+                valid.append((data, pipeline, tensor))
+    others = [v for v in valid if v != (d, p, t)]
+    ok(f"{d} data x {p} pipeline x {t} tensor: {memory:.1f} GB of model states per GPU (of {budget:g}), a bubble of "
+       f"{bubble:.0%}. " + (f"Other layouts that meet the brief: {others}." if others else
+                            "It is the only layout that meets the brief."))
+
+
+@exercise("00.7")
 def check_compute_optimal_params(optimal_params, gpus: int, peak_tflops: float, utilization: float,
                                  days: float) -> None:
     """The compute-optimal model size for ``gpus`` GPUs at ``peak_tflops`` x ``utilization`` for ``days`` days."""
