@@ -1,11 +1,15 @@
-"""The ``labkit`` command: ``doctor``, ``build-labs``, ``run``, ``cleanup``.
+"""The ``labkit`` command: ``doctor``, ``build-labs``, ``run``, ``cleanup``, ``grade``, ``release``, ``train``.
 
 * ``labkit doctor``      - what this machine has (see :mod:`labkit.doctor`); ``--course`` a GPU preflight.
 * ``labkit build-labs``  - regenerate ``labs/`` from ``solutions/`` (``--check`` only reports).
 * ``labkit run [NB...]`` - execute notebooks headless, in order, into an output folder, with a summary.
 * ``labkit cleanup``     - stop every labkit-tagged SageMaker training job still running, and delete every
   labkit-tagged endpoint, endpoint config and model in a region (``--dry-run`` only lists them).
-* ``labkit grade``       - grade a class's lab submissions (see :mod:`labkit.grade`).
+* ``labkit grade``       - grade a class's lab submissions, each notebook in a sandbox of its own
+  (``--shard i/N`` for one part of the class, ``labkit grade merge OUT...`` to combine the parts; see
+  :mod:`labkit.grading`).
+* ``labkit release DIR`` - write what a graded class receives: labs, labkit, data and a README for learners,
+  without the solutions and the instructor's hidden checks (see :mod:`labkit.grading.release`).
 * ``labkit train``       - notebook 03's fine-tuning as a script, the same as ``python -m labkit.train``
   (see :mod:`labkit.train`); runs unchanged under ``torchrun`` and ``accelerate launch``.
 """
@@ -85,9 +89,23 @@ def cmd_cleanup(args) -> int:
 
 
 def cmd_grade(argv: list[str]) -> int:
-    from labkit import grade
+    from labkit.grading import cli
 
-    return grade.main(argv)
+    return cli.main(argv)
+
+
+def cmd_release(args) -> int:
+    from labkit.grading.release import write_release
+
+    try:
+        dest = write_release(Path(args.dir), force=args.force)
+    except (FileNotFoundError, FileExistsError, ValueError, RuntimeError) as err:
+        print(f"labkit release: {err}", file=sys.stderr)
+        return 2
+    labs = sorted(p.name for p in (dest / "labs").glob("*.ipynb"))
+    print(f"release written to {dest}: {len(labs)} labs, labkit, data and README.md for learners "
+          "(no solutions/, no hidden checks)")
+    return 0
 
 
 def cmd_train(argv: list[str]) -> int:
@@ -121,10 +139,16 @@ def main(argv: list[str] | None = None) -> int:
                                            "endpoint configs and models")
     clean.add_argument("--dry-run", action="store_true", help="only list what would be deleted")
     clean.add_argument("--region", help="AWS region (default: AWS_DEFAULT_REGION)")
-    sub.add_parser("grade", help="grade a class's lab submissions (labkit grade --help)", add_help=False)
+    sub.add_parser("grade", help="grade a class's lab submissions, each in a sandbox (labkit grade --help)",
+                   add_help=False)
+    release = sub.add_parser("release", help="write what learners get: labs, labkit, data, README; no solutions "
+                                             "and no hidden checks")
+    release.add_argument("dir", help="folder to write the release into (new or empty)")
+    release.add_argument("--force", action="store_true", help="replace an earlier release in that folder")
     sub.add_parser("train", help="fine-tune as a script, also under torchrun (labkit train --help)", add_help=False)
     args = parser.parse_args(argv)
-    handler = {"doctor": cmd_doctor, "build-labs": cmd_build_labs, "run": cmd_run, "cleanup": cmd_cleanup}[args.command]
+    handler = {"doctor": cmd_doctor, "build-labs": cmd_build_labs, "run": cmd_run, "cleanup": cmd_cleanup,
+               "release": cmd_release}[args.command]
     return handler(args)
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labkit import checks, grade, notebooks
+from labkit import checks, exercises, grading
 
 ROOT = Path(__file__).resolve().parent.parent
 NB = "00_lifecycle.ipynb"
@@ -31,17 +31,17 @@ CELL_TIMEOUT = 25  # seconds: the infinite loop costs this much; labkit's import
 # --------------------------------------------------------------------------------------------------
 def prune(solution_nb) -> list[int]:
     """Indices of the cells the exercises and their checks need (plus every markdown cell)."""
-    exercises = grade.solution_from(solution_nb, NB).exercises
+    exercises = grading.solution_from(solution_nb, NB).exercises
     keep = {ex.cell for ex in exercises} | {ex.check for ex in exercises}
     needed = set()
     for index in keep:
-        needed |= grade.cell_names(solution_nb.cells[index].source)[1]
+        needed |= grading.cell_names(solution_nb.cells[index].source)[1]
     for index in range(len(solution_nb.cells) - 1, -1, -1):
         cell = solution_nb.cells[index]
         if cell.cell_type == "markdown":
             keep.add(index)
         elif index not in keep and cell.cell_type == "code":
-            bound, reads = grade.cell_names(cell.source)
+            bound, reads = grading.cell_names(cell.source)
             if bound & needed:
                 keep.add(index)
                 needed |= reads
@@ -51,7 +51,7 @@ def prune(solution_nb) -> list[int]:
 def answer(solution_source: str) -> str:
     """What a learner who solved the exercise wrote: the solution's cell without the markers."""
     return "\n".join(line for line in solution_source.splitlines()
-                     if line.strip() not in (notebooks.BEGIN, notebooks.END))
+                     if line.strip() not in (exercises.BEGIN, exercises.END))
 
 
 def answer_variable(check_source: str) -> str:
@@ -74,7 +74,7 @@ class Lab:
         self.solution, self.lab = copy.deepcopy(full_solution), copy.deepcopy(full_lab)
         self.solution.cells = [full_solution.cells[i] for i in keep]
         self.lab.cells = [full_lab.cells[i] for i in keep]
-        exercises = grade.solution_from(self.solution, NB).exercises
+        exercises = grading.solution_from(self.solution, NB).exercises
         self.ids = [ex.id for ex in exercises]
         assert len(self.ids) >= 2, f"{NB} needs at least two exercises for these tests"
         self.cell = {ex.id: ex.cell for ex in exercises}  # the same positions in the lab
@@ -113,10 +113,10 @@ class Lab:
         for cell in nb.cells[:upto + 1]:
             if cell.cell_type == "code":
                 try:
-                    exec(compile(grade.python_source(cell.source), "<cell>", "exec"), namespace)  # noqa: S102
+                    exec(compile(grading.python_source(cell.source), "<cell>", "exec"), namespace)  # noqa: S102
                 except checks.CheckFailed as failed:
                     if cell is nb.cells[upto]:
-                        return grade.one_line(str(failed))
+                        return grading.one_line(str(failed))
                     raise
         raise AssertionError(f"the check of {exercise_id} passed in-process")
 
@@ -201,7 +201,7 @@ ORDINARY = {
 
 @pytest.mark.parametrize("source", TAMPERING.values(), ids=TAMPERING.keys())
 def test_tampering_is_flagged_with_its_line(source):
-    findings = grade.find_tampering([("cell 3", source)], protected={"checks": "labkit.checks"})
+    findings = grading.find_tampering([("cell 3", source)], protected={"checks": "labkit.checks"})
     assert findings, f"not flagged:\n{source}"
     assert findings[0].startswith("cell 3")
     assert re.search(r"line \d+: `", findings[0])
@@ -209,12 +209,12 @@ def test_tampering_is_flagged_with_its_line(source):
 
 @pytest.mark.parametrize("source", ORDINARY.values(), ids=ORDINARY.keys())
 def test_ordinary_code_is_not_flagged(source):
-    assert grade.find_tampering([("cell 1", source)], protected={"checks": "labkit.checks"}) == []
+    assert grading.find_tampering([("cell 1", source)], protected={"checks": "labkit.checks"}) == []
 
 
 def test_aliases_carry_over_from_earlier_cells():
     cells = [("cell 1", "from labkit import checks as c"), ("cell 2", "x = 1"), ("cell 5", f"c.{CHECK} = print")]
-    (finding,) = grade.find_tampering(cells)
+    (finding,) = grading.find_tampering(cells)
     assert finding.startswith("cell 5, line 1:") and f"labkit.checks.{CHECK}" in finding
 
 
@@ -222,17 +222,17 @@ def test_aliases_carry_over_from_earlier_cells():
                          ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_no_cell_of_our_own_notebooks_is_flagged(path):
     nb = nbformat.read(path, as_version=4)
-    solution = grade.load_solution(ROOT / "solutions" / path.name)
+    solution = grading.load_solution(ROOT / "solutions" / path.name)
     cells = [(f"cell {i + 1}", c.source) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
-    assert grade.find_tampering(cells, protected=grade._check_roots(solution)) == []
+    assert grading.find_tampering(cells, protected=grading.check_roots(solution)) == []
 
 
 def test_cell_names():
-    bound, reads = grade.cell_names("import math as m\nx = m.pi * y\nfor i in range(3):\n    z = i\n"
+    bound, reads = grading.cell_names("import math as m\nx = m.pi * y\nfor i in range(3):\n    z = i\n"
                                     "def f(a):\n    return a + w\n%time q = 1")
     assert {"m", "x", "i", "z", "f", "q"} <= bound
     assert {"y", "w", "range"} <= reads and "x" not in reads and "a" not in reads
-    assert grade.cell_names("def broken(:") is None
+    assert grading.cell_names("def broken(:") is None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -243,7 +243,7 @@ def _learner_cell_of(plan, exercise_id):
 
 
 def test_exercise_cells_are_found_by_metadata_then_cell_id_then_heading_then_position(lab):
-    solution = grade.solution_from(lab.solution, NB)
+    solution = grading.solution_from(lab.solution, NB)
     nb = lab.correct()
     # put the exercises last-first and move them away from their headings: only the metadata can tell
     scrambled = copy.deepcopy(nb)
@@ -251,44 +251,44 @@ def test_exercise_cells_are_found_by_metadata_then_cell_id_then_heading_then_pos
     order += sorted((c for c in scrambled.cells if "exercise" in c.metadata.get("labkit", {})),
                     key=lambda c: c.metadata["labkit"]["exercise"], reverse=True)
     scrambled.cells = order
-    plan = grade.assemble(solution, scrambled)
+    plan = grading.assemble(solution, scrambled)
     for exercise_id in lab.ids:
         assert scrambled.cells[_learner_cell_of(plan, exercise_id)].metadata["labkit"]["exercise"] == exercise_id
 
     no_meta = copy.deepcopy(nb)  # metadata lost (copied into new cells): the cell ids still match
     for cell in no_meta.cells:
         cell.metadata.pop("labkit", None)
-    plan = grade.assemble(solution, no_meta)
+    plan = grading.assemble(solution, no_meta)
     assert {i: _learner_cell_of(plan, i) for i in lab.ids} == lab.cell
 
     no_ids = copy.deepcopy(no_meta)  # a regenerated lab: new cell ids; the headings still name the exercises
     for cell in no_ids.cells:
         cell.id = "x" + cell.id[::-1]
-    plan = grade.assemble(solution, no_ids)
+    plan = grading.assemble(solution, no_ids)
     assert {i: _learner_cell_of(plan, i) for i in lab.ids} == lab.cell
 
     renamed = copy.deepcopy(no_ids)  # headings renumbered by hand: their order is left
     for cell in renamed.cells:
         if cell.cell_type == "markdown":
             cell.source = re.sub(r"Exercise \d\d\.\d+", "Exercise", cell.source)
-    plan = grade.assemble(solution, renamed)
+    plan = grading.assemble(solution, renamed)
     assert {i: _learner_cell_of(plan, i) for i in lab.ids} == lab.cell
     assert not plan.missing
 
     gone = copy.deepcopy(nb)  # an exercise cell deleted: that exercise is missing, the others are found
     last = lab.ids[-1]
     del gone.cells[lab.cell[last]]
-    plan = grade.assemble(solution, gone)
+    plan = grading.assemble(solution, gone)
     assert set(plan.missing) == {last} and set(plan.exercise_cells) == set(lab.ids) - {last}
 
 
 def test_check_cells_come_from_the_solution(lab):
-    solution = grade.solution_from(lab.solution, NB)
+    solution = grading.solution_from(lab.solution, NB)
     first, last = lab.ids[0], lab.ids[-1]
     nb = lab.correct()
     nb.cells[lab.check[last]].source = 'print("\u2705 all good")'
     del nb.cells[lab.check[first]]
-    plan = grade.assemble(solution, nb)
+    plan = grading.assemble(solution, nb)
     for exercise_id in lab.ids:
         index = plan.check_cells[exercise_id]
         assert plan.nb.cells[index].source == lab.check_source(exercise_id)
@@ -305,48 +305,48 @@ def test_check_cells_come_from_the_solution(lab):
 # Statuses from how cells ran (no kernel: the outcomes are given)
 # --------------------------------------------------------------------------------------------------
 def _plan_and_outcomes(lab, nb):
-    plan = grade.assemble(grade.solution_from(lab.solution, NB), nb)
-    return plan, [grade.Outcome("ok") for _ in plan.nb.cells]
+    plan = grading.assemble(grading.solution_from(lab.solution, NB), nb)
+    return plan, [grading.Outcome("ok") for _ in plan.nb.cells]
 
 
 def test_status_rules(lab):
     first, last = lab.ids[0], lab.ids[-1]
     plan, outcomes = _plan_and_outcomes(lab, lab.correct())
-    assert [grade.exercise_status(plan, outcomes, i)[0] for i in lab.ids] == ["pass"] * len(lab.ids)
+    assert [grading.exercise_status(plan, outcomes, i)[0] for i in lab.ids] == ["pass"] * len(lab.ids)
 
-    outcomes[plan.check_cells[last]] = grade.Outcome("error", "CheckFailed", "Use about 20 tokens\nper parameter.")
-    assert grade.exercise_status(plan, outcomes, last) == ("fail", "Use about 20 tokens\nper parameter.")
+    outcomes[plan.check_cells[last]] = grading.Outcome("error", "CheckFailed", "Use about 20 tokens\nper parameter.")
+    assert grading.exercise_status(plan, outcomes, last) == ("fail", "Use about 20 tokens\nper parameter.")
 
-    outcomes[plan.exercise_cells[last]] = grade.Outcome("error", "ValueError", "bad\nthe last line")
-    assert grade.exercise_status(plan, outcomes, last) == ("error", "ValueError: the last line")
+    outcomes[plan.exercise_cells[last]] = grading.Outcome("error", "ValueError", "bad\nthe last line")
+    assert grading.exercise_status(plan, outcomes, last) == ("error", "ValueError: the last line")
 
     # an earlier cell that binds what the exercise reads failed: the exercise is blocked, not in error
     imports = next(i for i, r in enumerate(plan.roles) if r["kind"] == "learner" and r["exercise"] is None
-                   and "lifecycle" in (grade.cell_names(plan.nb.cells[i].source) or ((), ()))[0])
-    outcomes[imports] = grade.Outcome("error", "ModuleNotFoundError", "No module named 'pandas'")
-    outcomes[plan.exercise_cells[last]] = grade.Outcome("error", "NameError", "name 'lifecycle' is not defined")
-    status, detail = grade.exercise_status(plan, outcomes, last)
+                   and "lifecycle" in (grading.cell_names(plan.nb.cells[i].source) or ((), ()))[0])
+    outcomes[imports] = grading.Outcome("error", "ModuleNotFoundError", "No module named 'pandas'")
+    outcomes[plan.exercise_cells[last]] = grading.Outcome("error", "NameError", "name 'lifecycle' is not defined")
+    status, detail = grading.exercise_status(plan, outcomes, last)
     assert status == "blocked" and detail.startswith(f"needs cell {plan.roles[imports]['learner_cell']} (`")
     assert detail.endswith("which failed (ModuleNotFoundError: No module named 'pandas')")
 
-    outcomes = [grade.Outcome("ok") for _ in plan.nb.cells]
-    outcomes[plan.exercise_cells[first]] = grade.Outcome("died")
+    outcomes = [grading.Outcome("ok") for _ in plan.nb.cells]
+    outcomes[plan.exercise_cells[first]] = grading.Outcome("died")
     for i in range(plan.exercise_cells[first] + 1, len(outcomes)):
-        outcomes[i] = grade.Outcome("skipped", reason="the kernel died in exercise 00.1 (cell 8)")
-    assert grade.exercise_status(plan, outcomes, first)[0] == "error"
-    assert grade.exercise_status(plan, outcomes, last) == (
+        outcomes[i] = grading.Outcome("skipped", reason="the kernel died in exercise 00.1 (cell 8)")
+    assert grading.exercise_status(plan, outcomes, first)[0] == "error"
+    assert grading.exercise_status(plan, outcomes, last) == (
         "blocked", "the kernel died in exercise 00.1 (cell 8), so this exercise could not run")
 
-    outcomes[plan.exercise_cells[last]] = grade.Outcome("skipped", reason="the notebook's time limit (60 s) ran out")
-    assert grade.exercise_status(plan, outcomes, last) == (
+    outcomes[plan.exercise_cells[last]] = grading.Outcome("skipped", reason="the notebook's time limit (60 s) ran out")
+    assert grading.exercise_status(plan, outcomes, last) == (
         "timeout", "the notebook's time limit (60 s) ran out before this exercise ran")
 
 
 def test_an_untouched_exercise_is_missing(lab):
     plan, outcomes = _plan_and_outcomes(lab, lab.untouched())
     first = lab.ids[0]
-    outcomes[plan.exercise_cells[first]] = grade.Outcome("error", "NotImplementedError", "")
-    assert grade.exercise_status(plan, outcomes, first) == ("missing", grade.NOT_DONE)
+    outcomes[plan.exercise_cells[first]] = grading.Outcome("error", "NotImplementedError", "")
+    assert grading.exercise_status(plan, outcomes, first) == ("missing", grading.NOT_DONE)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -363,7 +363,7 @@ def test_submissions_from_folders_and_zips(tmp_path, lab):
         archive.writestr("ben/notes.ipynb", b"{}")
     (tmp_path / "cat.zip").write_bytes(b"this is not a zip")
     (tmp_path / "readme.txt").write_text("hello", encoding="utf-8")
-    subs, skipped = grade.read_submissions(tmp_path, {NB})
+    subs, skipped = grading.read_submissions(tmp_path, {NB})
     by_name = {s.learner: s for s in subs}
     assert sorted(by_name) == ["ann", "ben", "cat"]
     assert by_name["ann"].notebooks[NB] == (tmp_path / "ann" / NB).read_bytes()
@@ -387,17 +387,17 @@ def _cheap_class(root: Path, lab) -> tuple[Path, Path]:
 def test_rerun_grades_only_what_changed(tmp_path, lab):
     solutions, subs = _cheap_class(tmp_path, lab)
     out = tmp_path / "out"
-    first = grade.grade_class(subs, out, solutions, progress=False)
+    first = grading.grade_class(subs, out, solutions, progress=False)
     assert (first.graded, first.reused) == (2, 0)  # corrupt + patcher (renamed has no lab notebook)
-    again = grade.grade_class(subs, out, solutions, progress=False)
+    again = grading.grade_class(subs, out, solutions, progress=False)
     assert (again.graded, again.reused) == (0, 2) and again.rows == first.rows
     (subs / "corrupt" / NB).write_text("{", encoding="utf-8")
-    changed = grade.grade_class(subs, out, solutions, progress=False)
+    changed = grading.grade_class(subs, out, solutions, progress=False)
     assert (changed.graded, changed.reused) == (1, 1)
-    forced = grade.grade_class(subs, out, solutions, force=True, progress=False)
+    forced = grading.grade_class(subs, out, solutions, force=True, progress=False)
     assert (forced.graded, forced.reused) == (2, 0)
     (subs / "renamed" / "lab00.ipynb").rename(subs / "renamed" / NB)  # given the lab's name: graded now
-    renamed = grade.grade_class(subs, out, solutions, progress=False)
+    renamed = grading.grade_class(subs, out, solutions, progress=False)
     assert (renamed.graded, renamed.reused) == (1, 2)
     assert {r["status"] for r in renamed.rows if r["learner"] == "renamed"} == {"flagged"}
 
@@ -405,9 +405,9 @@ def test_rerun_grades_only_what_changed(tmp_path, lab):
 def test_reports(tmp_path, lab):
     solutions, subs = _cheap_class(tmp_path, lab)
     out = tmp_path / "out"
-    assert grade.main([str(subs), "--out", str(out), "--solutions", str(solutions)]) == 0
+    assert grading.main([str(subs), "--out", str(out), "--solutions", str(solutions)]) == 0
     rows = read_csv(out / "grades.csv")
-    assert list(rows[0]) == list(grade.COLUMNS)
+    assert list(rows[0]) == list(grading.COLUMNS)
     assert len(rows) == 3 * len(lab.ids)
     assert {r["learner"]: r["status"] for r in rows} == {"corrupt": "error", "patcher": "flagged", "renamed": "missing"}
     suites = ET.parse(out / "junit.xml").getroot()
@@ -422,21 +422,21 @@ def test_reports(tmp_path, lab):
 
 def test_usage_errors(tmp_path, lab, capsys):
     solutions, subs = _cheap_class(tmp_path, lab)
-    assert grade.main([str(tmp_path / "nowhere"), "--out", str(tmp_path / "o")]) == 2
+    assert grading.main([str(tmp_path / "nowhere"), "--out", str(tmp_path / "o")]) == 2
     assert "No submissions folder" in capsys.readouterr().err
-    assert grade.main([str(subs), "--out", str(tmp_path / "o"), "--solutions", str(solutions),
+    assert grading.main([str(subs), "--out", str(tmp_path / "o"), "--solutions", str(solutions),
                        "--notebooks", "99"]) == 2
     assert "No solution notebook matches 99" in capsys.readouterr().err
     only_renamed = tmp_path / "only"
     only_renamed.mkdir()
     (subs / "renamed").rename(only_renamed / "renamed")
-    assert grade.main([str(only_renamed), "--out", str(tmp_path / "o"), "--solutions", str(solutions)]) == 2
+    assert grading.main([str(only_renamed), "--out", str(tmp_path / "o"), "--solutions", str(solutions)]) == 2
     assert "found: lab00.ipynb" in capsys.readouterr().err
 
 
 def test_csv_cells_never_start_a_formula(tmp_path):
     rows = [{"learner": "a", "notebook": "00_x", "exercise": "00.1", "status": "error", "detail": "=HYPERLINK(1)"}]
-    grade.write_reports(tmp_path, rows, {}, {})
+    grading.write_reports(tmp_path, rows, {}, {})
     assert read_csv(tmp_path / "grades.csv")[0]["detail"] == "'=HYPERLINK(1)"
 
 
@@ -480,7 +480,7 @@ def graded_class(tmp_path_factory, lab):
     out = root / "out"
     args = [str(subs), "--out", str(out), "--solutions", str(solutions), "--timeout", str(CELL_TIMEOUT),
             "--notebook-timeout", "300", "--jobs", "2"]
-    assert grade.main(args) == 0
+    assert grading.main(args) == 0
     return {"root": root, "out": out, "args": args, "learners": learners, "corrupt": corrupt,
             "hank_line": len(hank.cells[lab.cell[last]].source.splitlines()), "check_of_last": check_of_last}
 
@@ -491,9 +491,9 @@ def expected_grades(lab, graded) -> list[dict]:
     hint = lab.expected_hint(graded["learners"]["carol"], last)
     first_cell = lab.cell[first] + 1
     # what the later exercises read that only the first exercise's cell defines (nothing, in notebook 00 today)
-    binds_first = grade.cell_names(lab.solution.cells[lab.cell[first]].source)[0]
-    independent = {i: not (binds_first & (grade.cell_names(lab.solution.cells[lab.cell[i]].source)[1]
-                                          | grade.cell_names(lab.check_source(i))[1])) for i in later}
+    binds_first = grading.cell_names(lab.solution.cells[lab.cell[first]].source)[0]
+    independent = {i: not (binds_first & (grading.cell_names(lab.solution.cells[lab.cell[i]].source)[1]
+                                          | grading.cell_names(lab.check_source(i))[1])) for i in later}
     check = graded["check_of_last"]
     flagged = (f"cell {lab.cell[last] + 1}, line {graded['hank_line']}: `checks.{check} = lambda *a, **k: None` - "
                f"assigns to labkit.checks.{check}")
@@ -507,13 +507,13 @@ def expected_grades(lab, graded) -> list[dict]:
 
     def row(learner, exercise, status, detail=""):
         return {"learner": learner, "notebook": STEM, "exercise": exercise, "status": status,
-                "detail": grade.one_line(detail)}
+                "detail": grading.one_line(detail)}
 
     rows = []
     for i in lab.ids:
         rows.append(row("alice", i, "pass"))
     for i in lab.ids:
-        rows.append(row("bob", i, "missing", grade.NOT_DONE))
+        rows.append(row("bob", i, "missing", grading.NOT_DONE))
     for i in lab.ids:
         rows.append(row("carol", i, *(("fail", hint) if i == last else ("pass",))))
     for i in lab.ids:
@@ -574,7 +574,7 @@ def test_class_reports_and_executed_notebooks(lab, graded_class):
     assert suites["erin"].find("testcase/error").get("type") == "timeout"
     # the 100 MB print is capped in the executed notebook the instructor can open
     executed = out / "executed" / "jack" / NB
-    assert executed.stat().st_size < 2 * grade.OUTPUT_LIMIT + 200_000
+    assert executed.stat().st_size < 2 * grading.OUTPUT_LIMIT + 200_000
     assert "output beyond" in executed.read_text(encoding="utf-8")
     assert not (out / "executed" / "hank").exists()  # flagged before it ran: not executed
 
@@ -583,7 +583,7 @@ def test_class_reports_and_executed_notebooks(lab, graded_class):
 @pytest.mark.notebook
 def test_a_rerun_grades_nothing_unchanged(graded_class, capsys):
     before = (graded_class["out"] / "grades.csv").read_text(encoding="utf-8")
-    assert grade.main(graded_class["args"]) == 0
+    assert grading.main(graded_class["args"]) == 0
     handed_in = len(graded_class["learners"]) + 2  # fred's corrupt notebook and jack's zip too; ivy's name is wrong
     assert f"graded 0 notebook(s), reused {handed_in} unchanged" in capsys.readouterr().out
     assert (graded_class["out"] / "grades.csv").read_text(encoding="utf-8") == before
