@@ -101,32 +101,25 @@ def test_pack_check(setup):
         checks.check_pack(lambda h, t, b: right(h, t, b)[0], index, questions, tok)
 
 
-def test_contains_fact_check():
-    checks.check_contains_fact(rag.contains_fact)
+def test_evidence_gain_check_follows_the_run():
+    import numpy as np
 
-    def naive(answer, facts):
-        facts = [facts] if isinstance(facts, str) else facts
-        return any(f in answer for f in facts)
+    from labkit.metrics import bootstrap_ci
 
-    def lower_only(answer, facts):
-        facts = [facts] if isinstance(facts, str) else facts
-        return bool(answer) and any(f.lower() in answer.lower() for f in facts)
-
-    def no_word_boundaries(answer, facts):
-        facts = [facts] if isinstance(facts, str) else facts
-        norm = rag.normalize_answer(answer)
-        return any(rag.normalize_answer(f) in norm for f in facts) if norm else False
-
-    def first_phrasing_only(answer, facts):
-        return rag.contains_fact(answer, facts if isinstance(facts, str) else facts[0])
-
-    with pytest.raises(checks.CheckFailed):  # crashes on None, or misses the upper-case answer
-        checks.check_contains_fact(naive)
-    with pytest.raises(checks.CheckFailed, match="currency signs"):
-        checks.check_contains_fact(lower_only)
-    with pytest.raises(checks.CheckFailed, match="whole"):
-        checks.check_contains_fact(no_word_boundaries)
-    with pytest.raises(checks.CheckFailed, match="any one of them"):
-        checks.check_contains_fact(first_phrasing_only)
-    with pytest.raises(checks.CheckFailed, match="not crash"):
-        checks.check_contains_fact(lambda answer, facts: rag.contains_fact(answer.strip(), facts))
+    rng = np.random.default_rng(0)
+    evidence = np.array([True] * 14 + [False] * 6)
+    gain = np.where(evidence, rng.normal(6, 1, 20), rng.normal(0.5, 1, 20))
+    with_e, without_e = bootstrap_ci(gain[evidence], seed=3), bootstrap_ci(gain[~evidence], seed=3)
+    checks.check_evidence_gain(with_e, without_e, True, gain, evidence)
+    with pytest.raises(checks.CheckFailed, match="follows from your numbers"):
+        checks.check_evidence_gain(with_e, without_e, False, gain, evidence)
+    with pytest.raises(checks.CheckFailed, match="Select the questions"):
+        checks.check_evidence_gain(bootstrap_ci(gain), without_e, True, gain, evidence)
+    flat = rng.normal(3, 1, 20)  # the same gain with and without evidence: no concentration
+    checks.check_evidence_gain(bootstrap_ci(flat[evidence]), bootstrap_ci(flat[~evidence]),
+                               bool(bootstrap_ci(flat[evidence])[1] > flat[~evidence].mean()), flat, evidence)
+    one_missing = np.array([True] * 19 + [False])
+    checks.check_evidence_gain(bootstrap_ci(gain[one_missing]), None,
+                               bool(bootstrap_ci(gain[one_missing])[1] > gain[~one_missing].mean()), gain, one_missing)
+    with pytest.raises(checks.CheckFailed, match="use None"):
+        checks.check_evidence_gain(bootstrap_ci(gain[one_missing]), (0.0, 0.0, 0.0), True, gain, one_missing)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from labkit.checks.base import CheckFailed, close, exercise, ok, require
+from labkit.checks.base import close, exercise, ok, require
 
 
 def _recall(index, questions, k: int) -> float:
@@ -103,36 +103,34 @@ FACT_CASES = [  # (answer, gold facts, expected)
 
 
 @exercise("09.3")
-def check_contains_fact(contains_fact) -> None:
-    """the 'answer contains the gold fact' metric, with normalisation of case, punctuation and number formats."""
-    require(callable(contains_fact), "Define `contains_fact(answer, facts)` returning True or False.")
-    for answer, facts, expected in FACT_CASES:
-        try:
-            got = contains_fact(answer, facts)
-        except Exception as err:  # noqa: BLE001 - a crash on a bad answer is the mistake we report
-            raise CheckFailed(
-                f"contains_fact({answer!r}, {facts!r}) raised {type(err).__name__}: {err}. A model that produced "
-                "nothing usable (None or an empty string) should count as wrong, not crash the evaluation.") from None
-        if got == expected:
+def check_evidence_gain(with_evidence, without_evidence, evidence_matters, gain, evidence) -> None:
+    """Read the run: does retrieval's log-probability gain concentrate where the evidence reached the prompt?"""
+    import numpy as np
+
+    from labkit.metrics import bootstrap_ci
+
+    gain, evidence = np.asarray(gain, dtype=float), np.asarray(evidence, dtype=bool)
+    groups = {"with_evidence": (with_evidence, gain[evidence]), "without_evidence": (without_evidence, gain[~evidence])}
+    for name, (given, values) in groups.items():
+        if len(values) < 2:
+            require(given is None, f"`{name}` covers {len(values)} question(s): too few for an interval - use None.")
             continue
-        hint = {
-            "412,000 POUNDS": "Compare case-insensitively and drop currency signs and thousands separators.",
-            "412000": "Drop thousands separators: '412,000' and '412000' are the same number.",
-            "41,200": "Different numbers must not match: compare whole normalised numbers, not digits.",
-            "70%": "'%', 'percent' and 'per cent' all mean the same: map them to one form.",
-            "70 percent": "'%', 'percent' and 'per cent' all mean the same: map them to one form.",
-            "14 per cent": "Match whole words: the fact '4 per cent' is not in '14 per cent'.",
-            "9 days": "Turn number words into digits (nine -> 9) in both the answer and the fact.",
-            "nineteen": "Match whole words (and whole number words): 'nineteen' is not 'nine'.",
-            "forty hours": "Turn number words into digits (forty -> 40).",
-            "twelve years": "Turn number words into digits (twelve -> 12) in both the answer and the fact.",
-            "aerial photos": "`facts` is a list of equivalent phrasings: any one of them counts.",
-            "witness": "Only the listed phrasings count.",
-            "conditional-fee": "Treat punctuation such as hyphens as spaces.",
-            "(£412,000)": "`facts` may also be a single string; treat brackets as spaces.",
-        }
-        default = ("An empty or missing answer is wrong." if not answer else
-                   "Normalise the answer and every fact the same way, then look for the fact as whole words.")
-        why = next((h for key, h in hint.items() if answer and key in answer), default)
-        require(False, f"contains_fact({answer!r}, {facts!r}) returned {got!r}, expected {expected}. {why}")
-    ok(f"All {len(FACT_CASES)} cases right: case, punctuation, currency, separators, per cent and number words.")
+        mean, low, high = bootstrap_ci(values)
+        require(isinstance(given, (tuple, list)) and len(given) == 3,
+                f"`{name}` is (mean, low, high) from metrics.bootstrap_ci over the questions of that group.")
+        require(abs(float(given[0]) - mean) < 1e-6,
+                f"The mean gain {name.replace('_', ' ')} is {mean:+.3f} over {len(values)} questions; you have "
+                f"{float(given[0]):+.3f}. Select the questions with `fact_gain[evidence]` (or `[~evidence]`).")
+        width = high - low
+        require(abs(float(given[1]) - low) <= 0.5 * width + 0.05 and abs(float(given[2]) - high) <= 0.5 * width + 0.05,
+                f"A 95% interval of the gain {name.replace('_', ' ')} is about [{low:+.2f}, {high:+.2f}]; yours is "
+                f"[{float(given[1]):+.2f}, {float(given[2]):+.2f}].")
+    both = bool(evidence.sum() >= 2 and (~evidence).any())
+    truth = both and float(with_evidence[1]) > gain[~evidence].mean()
+    require(isinstance(evidence_matters, (bool, np.bool_)), "`evidence_matters` is True or False.")
+    require(bool(evidence_matters) == truth,
+            "`evidence_matters` follows from your numbers: is the low end of the with-evidence interval above the "
+            "without-evidence mean?" if both else
+            "With too few questions on one side there is nothing to compare: `evidence_matters` is False.")
+    ok("the gain " + ("concentrates where the evidence is in the prompt: retrieval at work." if truth else
+                      "does not separate by evidence on this run." ))
