@@ -114,7 +114,9 @@ for address in (("127.0.0.1", {port}), ("1.1.1.1", 53)):
         net.append([address[0], type(err).__name__])
     finally:
         raw.close()
+home = {str(Path.home())!r}
 print("SNOOP " + json.dumps({{"chain": chain, "found": found, "net": net,
+                             "home": sorted(os.listdir(home)) if os.path.isdir(home) else [],
                              "pids": sorted(int(p) for p in os.listdir("/proc") if p.isdigit())}}))
 '''
     cheat = f'''
@@ -127,13 +129,16 @@ if not readable:
 cells = json.loads(readable[0].read_text())["cells"]
 exec(next("".join(c["source"]) for c in cells if "training_gb =" in "".join(c["source"])))
 '''
+    later = f"import time, pathlib; time.sleep(600); pathlib.Path({paths['out']!r}, 'grades.csv').write_text('hacked')"
     return {
-        "killer": (first, "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nos.kill(1, signal.SIGKILL)\n"
-                          "os.kill(-1, signal.SIGKILL)"),
-        "daemon": (first, "import subprocess, sys\nsubprocess.Popen([sys.executable, '-c', 'import time, pathlib; "
-                          f"time.sleep(600); pathlib.Path({paths['out']!r}, \"grades.csv\").write_text(\"hacked\")',"
-                          f" '{MARKER}'], start_new_session=True, stdout=subprocess.DEVNULL, "
-                          "stderr=subprocess.DEVNULL)"),
+        # the parent, PID 1 and everything it may signal: refused (another user) or ignored (PID 1 of its namespace)
+        "killer": (first, "import os, signal\nfor target in (os.getppid(), 1, -1):\n    try:\n"
+                          "        os.kill(target, signal.SIGKILL)\n    except OSError as err:\n"
+                          "        print(target, type(err).__name__)"),
+        "daemon": (first, "import subprocess, sys\n"
+                          f"later = {later!r}\n"
+                          f"subprocess.Popen([sys.executable, '-c', later, '{MARKER}'], start_new_session=True, "
+                          "stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)"),
         "snoop": (first, snoop),
         "cheat": (first, cheat),
         "forkbomb": (first, "import os\nwhile True:\n    os.fork()"),
@@ -181,7 +186,8 @@ def hostile_class(tmp_path_factory):
     listener.setblocking(False)
     paths = {"submissions": str(subs), "ada": str(subs / "ada" / NB), "out": str(root / "out-1"),
              "merged": str(root / "merged"), "solutions": str(root / "solutions"), "hidden": str(root / "hidden"),
-             "repo solutions": str(config.REPO_ROOT / "solutions"), "home": str(Path.home())}
+             "repo solutions": str(config.REPO_ROOT / "solutions"), "labs": str(config.REPO_ROOT / "labs"),
+             "tests": str(ROOT / "tests")}
     learners = {"ada": solved(solution)}
     for name, (exercise, code) in attacks(first, second, paths, listener.getsockname()[1]).items():
         learners[name] = with_cell(solved(solution), exercise, code)
@@ -269,6 +275,11 @@ def test_a_learner_sees_no_other_submission_grades_solutions_or_home(hostile_cla
     for secret in hostile_class["paths"].values():
         assert secret not in report["chain"][0]
     assert len(report["pids"]) < 10  # its own PID namespace: the kernel, the supervisor, not the host's processes
+    # the grader's home shows only the empty folders on the way to what is bound (the Python, the model cache)
+    home = Path.home()
+    on_the_way = {Path(p).relative_to(home).parts[0] for p in sandbox.SandboxSpec.for_grading("tiny", LIMITS).binds
+                  if Path(p).is_relative_to(home)}
+    assert set(report["home"]) <= on_the_way, report["home"]
     assert report["net"] and all(state != "connected" for _, state in report["net"]), report["net"]
 
 

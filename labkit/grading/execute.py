@@ -301,8 +301,11 @@ def execute_plan(plan: GradingPlan, settings: RunSettings, log_path: Path | None
                 content = (replies.get(i) or {}).get("content", {})
                 if content.get("status") == "error":
                     ename, evalue = content.get("ename", "") or "Error", content.get("evalue", "") or ""
-                    outcomes[i] = Outcome("error", ename, evalue,
-                                          limit=error_limit(ename, evalue) if settings.sandbox else "")
+                    limit = error_limit(ename, evalue) if settings.sandbox else ""
+                    outcomes[i] = Outcome("error", ename, evalue, limit=limit)
+                    if limit == "processes":  # forks refused: what is left running is no state to grade in
+                        stop = (f"the sandbox was stopped in {describe(plan, i)}, which went over the "
+                                f"{settings.sandbox.limits.describe(limit)}")
                 elif content.get("status") == "aborted":
                     outcomes[i] = Outcome("error", "Aborted", "the kernel aborted this cell")
                 else:

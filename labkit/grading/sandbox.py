@@ -55,6 +55,21 @@ SYSTEM_TOP = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32")
 #: Environment variables passed into the sandbox as they are (everything else is cleared: no tokens, no keys).
 PASS_THROUGH = ("LANG", "LC_ALL", "LC_CTYPE", "TZ", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                 "LABKIT_SIZES", "PYTHONHASHSEED")
+#: As root, the sandbox gets a user namespace made here (:func:`root_userns`): its root is the host's (so the
+#: bound folders stay readable) and the kernel runs as LEARNER_UID, which is SANDBOX_KUID ("nobody") outside.
+LEARNER_UID, SANDBOX_KUID = 1000, 65534
+_USERNS_HOLDER = """
+import ctypes, os, sys
+if ctypes.CDLL(None, use_errno=True).unshare(0x10000000) != 0:  # CLONE_NEWUSER
+    sys.exit("unshare(CLONE_NEWUSER) failed: errno %d" % ctypes.get_errno())
+print("ready", flush=True)
+sys.stdin.readline()  # the grader writes the uid and gid maps meanwhile
+fd = os.open("/proc/sys/user/max_user_namespaces", os.O_WRONLY)  # none nested inside the sandbox
+os.write(fd, b"0")
+os.close(fd)
+print("ok", flush=True)
+sys.stdin.read()
+"""
 LIMIT_EXITS = {supervise.EXIT_MEMORY: "memory", supervise.EXIT_PROCESSES: "processes", supervise.EXIT_WALL: "wall"}
 WALL_GRACE_S = 120  # the supervisor's wall limit is the notebook's limit plus this (kernel start and shutdown)
 
@@ -119,6 +134,15 @@ def _probe() -> tuple[str, str, str, frozenset[str]]:
         return path, version, (f"{version} at {path}, but it cannot create namespaces here ({why}): enable "
                                "unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1; on Ubuntu "
                                "also kernel.apparmor_restrict_unprivileged_userns=0) or grade in a VM"), options
+    if os.geteuid() == 0:
+        try:
+            fd, holder = root_userns()
+            os.close(fd)
+            holder.stdin.close()
+            holder.wait(10)
+        except (OSError, RuntimeError, subprocess.SubprocessError) as err:
+            return path, version, (f"{version} at {path}, but a user namespace for the learner's user cannot be made "
+                                   f"as root here ({type(err).__name__}: {err})"), options
     return path, version, "", options
 
 
@@ -217,12 +241,28 @@ class SandboxSpec:
             env["HF_HUB_CACHE"] = hub
         return cls(path, limits, binds, cache, env, "--disable-userns" in options)
 
-    def command(self, kernel_argv: list[str], connection_file: str, info_fd: int, wall_s: float) -> list[str]:
-        """The bwrap command line that runs ``kernel_argv`` (which reads :data:`CONNECTION`) in a new sandbox."""
+    def command(self, kernel_argv: list[str], connection_file: str, info_fd: int, wall_s: float,
+                userns_fd: int | None = None) -> list[str]:
+        """The bwrap command line that runs ``kernel_argv`` (which reads :data:`CONNECTION`) in a new sandbox.
+
+        ``userns_fd``: the user namespace to enter (:func:`root_userns`, when the grader runs as root); without
+        it bubblewrap makes one that maps the grader's own user."""
         limits = self.limits
-        argv = [self.bwrap, *NAMESPACES, "--die-with-parent", "--new-session", "--as-pid-1", "--cap-drop", "ALL"]
-        if self.disable_userns:
-            argv.append("--disable-userns")
+        argv = [self.bwrap, "--die-with-parent", "--new-session", "--as-pid-1", "--cap-drop", "ALL"]
+        if userns_fd is None:
+            argv += NAMESPACES
+            if self.disable_userns:
+                argv.append("--disable-userns")
+            learner = []
+            nproc = limits.processes + 2  # the supervisor shares the user: one more, and one to trip on
+        else:
+            argv += ["--userns", str(userns_fd), *NAMESPACES[1:]]
+            # the supervisor's, in the sandbox's namespace only: it reads root's files, switches the kernel to the
+            # learner's user (which keeps CAP_DAC_READ_SEARCH alone), measures and kills the learner's processes
+            argv += [arg for cap in ("CAP_DAC_READ_SEARCH", "CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_SYS_PTRACE")
+                     for arg in ("--cap-add", cap)]
+            learner = ["--learner-uid", str(LEARNER_UID), "--learner-gid", str(LEARNER_UID)]
+            nproc = limits.processes + 1
         argv += ["--hostname", "grading"]
         for top in SYSTEM_TOP:
             host = f"/{top}"
@@ -235,24 +275,51 @@ class SandboxSpec:
         for path in self.binds:
             argv += ["--ro-bind", path, path]
         argv += ["--proc", "/proc", "--dev", "/dev",
-                 "--size", str(limits.shm_mb * 2**20), "--tmpfs", "/dev/shm", "--remount-ro", "/dev",
-                 "--size", str(limits.disk_mb * 2**20), "--tmpfs", ROOT]
+                 "--perms", "1777", "--size", str(limits.shm_mb * 2**20), "--tmpfs", "/dev/shm", "--remount-ro", "/dev",
+                 "--perms", "1777", "--size", str(limits.disk_mb * 2**20), "--tmpfs", ROOT]
         for folder in (WORK, HOME, TMP, IPC):
-            argv += ["--dir", folder]
+            argv += ["--perms", "1777", "--dir", folder]
         argv += ["--symlink", TMP, "/tmp", "--ro-bind", connection_file, CONNECTION, "--remount-ro", "/",
                  "--chdir", WORK, "--clearenv"]
         for key, value in sorted(self.env.items()):
             argv += ["--setenv", key, value]
         argv += ["--info-fd", str(info_fd), "--",
                  sys.executable, "-I", "-S", supervise.__file__,
-                 "--memory-mb", str(limits.memory_mb), "--processes", str(limits.processes),
-                 "--file-mb", str(limits.disk_mb), "--wall-s", str(int(wall_s)),
+                 "--memory-mb", str(limits.memory_mb), "--processes", str(limits.processes), "--nproc", str(nproc),
+                 *learner, "--file-mb", str(limits.disk_mb), "--wall-s", str(int(wall_s)),
                  "--cache-from", self.cache, "--cache-to", CACHE, "--", *kernel_argv]
         return argv
 
     def settings(self) -> dict:
         """What a grade depends on (part of the re-grade stamp)."""
         return {"limits": asdict(self.limits), "binds": list(self.binds), "env": dict(sorted(self.env.items()))}
+
+
+def root_userns() -> tuple[int, subprocess.Popen]:
+    """For a grader running as root: a user namespace whose root is the host's root and whose LEARNER_UID is
+    SANDBOX_KUID outside, with no nested user namespaces allowed. Returns (an fd of it, the process holding it;
+    close its stdin once bubblewrap has entered the namespace).
+
+    bubblewrap, started by root, would map the sandbox's user to root outside, and the kernel does not count
+    root's processes against ``RLIMIT_NPROC``: here the kernel runs as an ordinary user outside, and keeps only
+    ``CAP_DAC_READ_SEARCH`` inside, to read the bound folders (root's model cache is private to root)."""
+    holder = subprocess.Popen([sys.executable, "-I", "-S", "-c", _USERNS_HOLDER], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        if holder.stdout.readline().strip() != "ready":
+            raise RuntimeError("could not make a user namespace for the sandbox")
+        for kind in ("uid", "gid"):
+            Path(f"/proc/{holder.pid}/{kind}_map").write_text(f"0 0 1\n{LEARNER_UID} {SANDBOX_KUID} 1\n",
+                                                              encoding="ascii")
+        holder.stdin.write("go\n")
+        holder.stdin.flush()
+        if holder.stdout.readline().strip() != "ok":
+            raise RuntimeError("could not limit nested user namespaces in the sandbox")
+        return os.open(f"/proc/{holder.pid}/ns/user", os.O_RDONLY), holder
+    except BaseException:
+        holder.kill()
+        holder.wait()
+        raise
 
 
 def _hub_cache() -> str | None:
@@ -276,7 +343,7 @@ def _kernel_manager_class():
 
         def labkit_setup(self, spec: SandboxSpec, host_dir: Path, wall_s: float, log=None) -> None:
             self._spec, self._host_dir, self._wall_s, self._log = spec, Path(host_dir), wall_s, log
-            self._child = self._pidns = None
+            self._child = self._pidns = self._userns = None
             self._info_r = self._info_w = None
             self.connection_file = str(self._host_dir / "kernel.json")
 
@@ -285,15 +352,22 @@ def _kernel_manager_class():
             host = os.path.realpath(self.connection_file)
             argv = [CONNECTION if arg == host else arg for arg in argv]
             self._info_r, self._info_w = os.pipe()
-            return self._spec.command(argv, host, self._info_w, self._wall_s)
+            self._userns = root_userns() if os.geteuid() == 0 else None
+            return self._spec.command(argv, host, self._info_w, self._wall_s,
+                                      self._userns[0] if self._userns else None)
 
         async def _async_launch_kernel(self, kernel_cmd, **kw):
-            kw.update(pass_fds=(self._info_w,), cwd=str(self._host_dir), stdin=subprocess.DEVNULL,
+            fds = (self._info_w, *((self._userns[0],) if self._userns else ()))
+            kw.update(pass_fds=fds, cwd=str(self._host_dir), stdin=subprocess.DEVNULL,
                       env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"})
             try:
                 await super()._async_launch_kernel(kernel_cmd, **kw)
             finally:
-                os.close(self._info_w)
+                for fd in fds:
+                    os.close(fd)
+                if self._userns:
+                    self._userns[1].stdin.close()  # bubblewrap is in the namespace now (or failed)
+                    self._userns[1].wait()
                 if self._log is not None:
                     self._log.close_writer()  # the sandbox holds the only copies now: EOF when it is gone
             info = _read_info(self._info_r, 60)

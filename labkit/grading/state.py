@@ -60,12 +60,24 @@ def checked_modules() -> tuple[Path, ...]:
     return tuple(sorted(seen))
 
 
+@functools.lru_cache(maxsize=1)
+def modules_digest() -> str:
+    """A hash of :func:`checked_modules`' files, read once per grading process (every shard and learner of one
+    run is graded against the same code, even if someone edits the kit meanwhile)."""
+    import labkit
+
+    package = Path(labkit.__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in checked_modules():
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
 def grader_digest(solution, settings: dict) -> str:
     """What a notebook's grades depend on besides the submission: the solution, its hidden checks, every labkit
     module the checks import (and the grader's own), and the settings."""
     digest = hashlib.sha256(solution.digest.encode())
-    for path in checked_modules():
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    digest.update(modules_digest().encode())
     digest.update(b"hidden\0" + (solution.hidden.source.encode() if solution.hidden else b"-"))
     digest.update(json.dumps(settings, sort_keys=True).encode())
     return digest.hexdigest()

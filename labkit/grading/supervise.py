@@ -2,8 +2,8 @@
 
 :mod:`labkit.grading.sandbox` runs it inside bubblewrap, by path, with the standard library only::
 
-    python -I -S labkit/grading/supervise.py --memory-mb M --processes N --file-mb F --wall-s S \
-        --cache-from DIR --cache-to DIR -- python -m ipykernel_launcher -f /sandbox/kernel.json
+    python -I -S labkit/grading/supervise.py --memory-mb M --processes N --nproc P --file-mb F --wall-s S \
+        [--learner-uid U --learner-gid G] --cache-from DIR --cache-to DIR -- python -m ipykernel_launcher -f ...
 
 It
 
@@ -13,10 +13,13 @@ It
 2. lays out the model cache: a writable folder of links to the instructor's read-only cache, so an artifact a
    notebook builds lands in the sandbox (and dies with it) while the ones already built are read in place;
 3. starts the kernel in a session of its own, with ``RLIMIT_DATA`` (memory), ``RLIMIT_NPROC`` (processes and
-   threads; the kernel enforces it except for root), ``RLIMIT_FSIZE`` (file size) and no core files;
+   threads, counted per user namespace), ``RLIMIT_FSIZE`` (file size) and no core files; when the sandbox starts
+   as root in its user namespace (a grader run by root), the kernel is switched to the learner's user first,
+   keeping only ``CAP_DAC_READ_SEARCH`` (to read the model cache root made private) - for root the kernel would
+   not enforce ``RLIMIT_NPROC``;
 4. every :data:`POLL_S` seconds reaps orphans and counts the namespace's tasks and memory: more tasks than the
-   process limit, more resident memory (anonymous and shared, all processes) than the memory limit, or a wall
-   time past the limit stops everything;
+   process limit, more memory than the memory limit (anonymous and shared memory of all processes, pages that
+   forked processes share counted once), or a wall time past the limit stops everything;
 5. when the kernel exits, kills whatever it left running (a detached process, a daemon) and exits.
 
 Exit status (bubblewrap passes it on to the grader): 0 the kernel exited cleanly, 1 it exited otherwise,
@@ -32,6 +35,8 @@ import time
 
 EXIT_MEMORY, EXIT_PROCESSES, EXIT_WALL = 101, 102, 103
 POLL_S = 0.05
+_PR_SET_KEEPCAPS, _PR_SET_NO_NEW_PRIVS, _PR_CAP_AMBIENT, _PR_CAP_AMBIENT_RAISE = 8, 38, 47, 2
+_CAP_DAC_READ_SEARCH, _CAPABILITY_VERSION_3 = 2, 0x20080522
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
@@ -68,6 +73,7 @@ def _cache_layer(source, target):
     if not target:
         return
     os.makedirs(target, exist_ok=True)
+    os.chmod(target, 0o1777)  # the kernel may run as another user (the learner's): it builds and locks here
     if not source or not os.path.isdir(source):
         return
     for name in sorted(os.listdir(source)):
@@ -79,17 +85,46 @@ def _cache_layer(source, target):
             pass
 
 
-def _start(command, limits):
+def _become_learner(uid, gid):
+    """Switch to the learner's user, keeping only CAP_DAC_READ_SEARCH (to read the bound folders root owns)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def check(result, what):
+        if result != 0:
+            raise OSError(ctypes.get_errno(), f"{what} failed")
+
+    class Header(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    class Data(ctypes.Structure):
+        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+    check(libc.prctl(_PR_SET_KEEPCAPS, 1, 0, 0, 0), "prctl(PR_SET_KEEPCAPS)")
+    os.setgroups([])
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+    keep = 1 << _CAP_DAC_READ_SEARCH
+    data = (Data * 2)(Data(keep, keep, keep), Data(0, 0, 0))
+    check(libc.capset(ctypes.byref(Header(_CAPABILITY_VERSION_3, 0)), data), "capset")
+    check(libc.prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_RAISE, _CAP_DAC_READ_SEARCH, 0, 0), "prctl(PR_CAP_AMBIENT)")
+    check(libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")
+
+
+def _start(command, limits, learner):
     pid = os.fork()
     if pid:
         return pid
     try:
         os.setsid()
-        memory, processes, file_size = limits
+        memory, nproc, file_size = limits
         resource.setrlimit(resource.RLIMIT_DATA, (memory, memory))
-        resource.setrlimit(resource.RLIMIT_NPROC, (processes + 1, processes + 1))
+        resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
         resource.setrlimit(resource.RLIMIT_FSIZE, (file_size, file_size))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if learner is not None and os.getuid() == 0:
+            _become_learner(*learner)
         for number in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE, signal.SIGXFSZ):
             signal.signal(number, signal.SIG_DFL)
         os.execvp(command[0], command)
@@ -99,16 +134,17 @@ def _start(command, limits):
 
 
 def _usage():
-    """(processes, tasks, resident bytes) of every process in the namespace but this one."""
+    """(processes, tasks, resident bytes, pids) of every process in the namespace but this one.
+
+    Resident bytes add up each process's anonymous and shared memory, so pages that forked processes still
+    share are counted once per process: an upper bound (:func:`_proportional` is exact, and slower)."""
     processes = tasks = resident = 0
     me = str(os.getpid())
     try:
-        names = os.listdir("/proc")
+        names = [name for name in os.listdir("/proc") if name.isdigit() and name != me]
     except OSError:
-        return 0, 0, 0
+        return 0, 0, 0, []
     for name in names:
-        if not name.isdigit() or name == me:
-            continue
         processes += 1
         try:
             with open(f"/proc/{name}/status", "rb") as handle:
@@ -119,7 +155,27 @@ def _usage():
                         resident += int(line.split()[1]) * 1024
         except (OSError, ValueError, IndexError):
             continue  # it exited meanwhile
-    return processes, tasks, resident
+    return processes, tasks, resident, names
+
+
+def _proportional(pids):
+    """The namespace's memory with shared pages split between the processes sharing them (smaps_rollup)."""
+    total = 0
+    for name in pids:
+        fields = {}
+        try:
+            with open(f"/proc/{name}/smaps_rollup", "rb") as handle:
+                for line in handle:
+                    key, _, rest = line.partition(b":")
+                    if key in (b"Pss", b"Pss_Anon", b"Pss_Shmem", b"Pss_File"):
+                        fields[key] = int(rest.split()[0]) * 1024
+        except (OSError, ValueError, IndexError):
+            continue
+        if b"Pss_Anon" in fields:
+            total += fields[b"Pss_Anon"] + fields.get(b"Pss_Shmem", 0)
+        else:
+            total += fields.get(b"Pss", 0) - fields.get(b"Pss_File", 0)
+    return total
 
 
 def _stop_all():
@@ -147,11 +203,13 @@ def main(argv):
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     memory = int(settings["memory-mb"]) * 2**20
     processes = int(settings["processes"])
+    nproc = int(settings.get("nproc") or processes + 1)
+    learner = (int(settings["learner-uid"]), int(settings["learner-gid"])) if settings.get("learner-uid") else None
     file_size = int(settings["file-mb"]) * 2**20
     started = time.monotonic()
     deadline = started + float(settings["wall-s"])
     _cache_layer(settings["cache-from"], settings["cache-to"])
-    kernel = _start(command, (memory, processes, file_size))
+    kernel = _start(command, (memory, nproc, file_size), learner)
     status = None
     while True:
         while True:  # reap: the kernel, and orphans re-parented to PID 1
@@ -169,12 +227,12 @@ def main(argv):
             _say(f"the kernel exited ({os.waitstatus_to_exitcode(status)}) after "
                  f"{time.monotonic() - started:.1f} s, {used.ru_utime + used.ru_stime:.1f} s of CPU")
             return 0 if os.waitstatus_to_exitcode(status) == 0 else 1
-        count, tasks, resident = _usage()
+        count, tasks, resident, pids = _usage()
         if count > processes or tasks > processes:
             _say(f"stopped: {max(count, tasks)} processes and threads, over the limit of {processes}")
             _stop_all()
             return EXIT_PROCESSES
-        if resident > memory:
+        if resident > memory and (resident := _proportional(pids)) > memory:
             _say(f"stopped: {resident / 2**20:.0f} MB of memory in use, over the limit of {memory // 2**20} MB")
             _stop_all()
             return EXIT_MEMORY
