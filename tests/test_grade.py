@@ -19,11 +19,18 @@ import nbformat
 import pytest
 
 from labkit import checks, exercises, grading
+from labkit.grading import sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
 NB = "00_lifecycle.ipynb"
 STEM = NB.removesuffix(".ipynb")
 CELL_TIMEOUT = 25  # seconds: the infinite loop costs this much; labkit's import fits in it on a loaded machine
+# Learners graded without running a kernel do not need the sandbox: those tests grade with --unsafe-no-sandbox (the
+# sandbox's own tests are in test_grading_sandbox.py); the executed class needs bubblewrap.
+UNSAFE = "--unsafe-no-sandbox"
+needs_sandbox = pytest.mark.skipif(
+    not sandbox.available(),
+    reason=f"the grading sandbox is not available here ({sandbox.status()}); install with: {sandbox.INSTALL}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -387,17 +394,17 @@ def _cheap_class(root: Path, lab) -> tuple[Path, Path]:
 def test_rerun_grades_only_what_changed(tmp_path, lab):
     solutions, subs = _cheap_class(tmp_path, lab)
     out = tmp_path / "out"
-    first = grading.grade_class(subs, out, solutions, progress=False)
+    first = grading.grade_class(subs, out, solutions, progress=False, sandboxed=False)
     assert (first.graded, first.reused) == (2, 0)  # corrupt + patcher (renamed has no lab notebook)
-    again = grading.grade_class(subs, out, solutions, progress=False)
+    again = grading.grade_class(subs, out, solutions, progress=False, sandboxed=False)
     assert (again.graded, again.reused) == (0, 2) and again.rows == first.rows
     (subs / "corrupt" / NB).write_text("{", encoding="utf-8")
-    changed = grading.grade_class(subs, out, solutions, progress=False)
+    changed = grading.grade_class(subs, out, solutions, progress=False, sandboxed=False)
     assert (changed.graded, changed.reused) == (1, 1)
-    forced = grading.grade_class(subs, out, solutions, force=True, progress=False)
+    forced = grading.grade_class(subs, out, solutions, force=True, progress=False, sandboxed=False)
     assert (forced.graded, forced.reused) == (2, 0)
     (subs / "renamed" / "lab00.ipynb").rename(subs / "renamed" / NB)  # given the lab's name: graded now
-    renamed = grading.grade_class(subs, out, solutions, progress=False)
+    renamed = grading.grade_class(subs, out, solutions, progress=False, sandboxed=False)
     assert (renamed.graded, renamed.reused) == (1, 2)
     assert {r["status"] for r in renamed.rows if r["learner"] == "renamed"} == {"flagged"}
 
@@ -405,7 +412,7 @@ def test_rerun_grades_only_what_changed(tmp_path, lab):
 def test_reports(tmp_path, lab):
     solutions, subs = _cheap_class(tmp_path, lab)
     out = tmp_path / "out"
-    assert grading.main([str(subs), "--out", str(out), "--solutions", str(solutions)]) == 0
+    assert grading.main([str(subs), "--out", str(out), "--solutions", str(solutions), UNSAFE]) == 0
     rows = read_csv(out / "grades.csv")
     assert list(rows[0]) == list(grading.COLUMNS)
     assert len(rows) == 3 * len(lab.ids)
@@ -422,15 +429,16 @@ def test_reports(tmp_path, lab):
 
 def test_usage_errors(tmp_path, lab, capsys):
     solutions, subs = _cheap_class(tmp_path, lab)
-    assert grading.main([str(tmp_path / "nowhere"), "--out", str(tmp_path / "o")]) == 2
+    assert grading.main([str(tmp_path / "nowhere"), "--out", str(tmp_path / "o"), UNSAFE]) == 2
     assert "No submissions folder" in capsys.readouterr().err
     assert grading.main([str(subs), "--out", str(tmp_path / "o"), "--solutions", str(solutions),
-                       "--notebooks", "99"]) == 2
+                         "--notebooks", "99", UNSAFE]) == 2
     assert "No solution notebook matches 99" in capsys.readouterr().err
     only_renamed = tmp_path / "only"
     only_renamed.mkdir()
     (subs / "renamed").rename(only_renamed / "renamed")
-    assert grading.main([str(only_renamed), "--out", str(tmp_path / "o"), "--solutions", str(solutions)]) == 2
+    assert grading.main([str(only_renamed), "--out", str(tmp_path / "o"), "--solutions", str(solutions),
+                         UNSAFE]) == 2
     assert "found: lab00.ipynb" in capsys.readouterr().err
 
 
@@ -445,7 +453,8 @@ def test_csv_cells_never_start_a_formula(tmp_path):
 # --------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def graded_class(tmp_path_factory, lab):
-    """A class built from notebook 00's solution and lab, graded once with `labkit grade`."""
+    """A class built from notebook 00's solution and lab, graded once with `labkit grade` (each learner in a
+    sandbox of their own)."""
     root = tmp_path_factory.mktemp("class")
     solutions = lab.write_solutions(root / "solutions")
     subs = root / "submissions"
@@ -540,6 +549,7 @@ def expected_grades(lab, graded) -> list[dict]:
     return rows
 
 
+@needs_sandbox
 @pytest.mark.slow
 @pytest.mark.notebook
 def test_the_class_is_graded_exactly(lab, graded_class):
@@ -554,6 +564,7 @@ def test_the_class_is_graded_exactly(lab, graded_class):
         assert got_row == want_row
 
 
+@needs_sandbox
 @pytest.mark.slow
 @pytest.mark.notebook
 def test_class_reports_and_executed_notebooks(lab, graded_class):
@@ -579,6 +590,7 @@ def test_class_reports_and_executed_notebooks(lab, graded_class):
     assert not (out / "executed" / "hank").exists()  # flagged before it ran: not executed
 
 
+@needs_sandbox
 @pytest.mark.slow
 @pytest.mark.notebook
 def test_a_rerun_grades_nothing_unchanged(graded_class, capsys):
