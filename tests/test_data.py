@@ -101,3 +101,22 @@ def test_missing_folder_and_missing_file(tmp_path):
 def test_hub_id_offline_says_what_to_do():
     with pytest.raises(RuntimeError, match="LABKIT_PROFILE=tiny"):
         data.load_dialogsum("knkarthick/dialogsum")
+
+
+def test_take_gives_all_rows_with_a_note_when_the_split_is_smaller(dialogsum, capsys):
+    validation = dialogsum["validation"]
+    assert len(data.take(validation, 3)) == 3 and capsys.readouterr().out == ""
+    rows = data.take(validation, len(validation) + 50, what="dialogues")
+    assert len(rows) == len(validation)
+    assert f"{len(validation) + 50} dialogues wanted but the split holds {len(validation)}" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="non-negative"):
+        data.take(validation, -1)
+
+
+def test_a_hub_copy_without_the_dialogsum_columns_is_named(monkeypatch):
+    import datasets
+
+    wrong = datasets.DatasetDict({"train": datasets.Dataset.from_dict({"text": ["hi"]})})
+    monkeypatch.setattr(datasets, "load_dataset", lambda dataset_id: wrong)
+    with pytest.raises(data.DataLayoutError, match=r"'some/copy''s train split lacks the DialogSum column"):
+        data.load_hub("some/copy")

@@ -189,3 +189,26 @@ def test_causal_lm_outputs_are_the_same_with_the_preallocated_cache(monkeypatch)
     theirs = [generation.generate(llm, tok, chats, cfg, batch_size=3, seed=3) for cfg in settings]
     assert ours == theirs
     assert all(text for texts in ours for text in texts)
+
+
+def test_an_empty_answer_is_reported_and_its_first_step_examined(summarizer, dialogue_prompts, capsys):
+    """Degenerate output: a model that ends at once (forced here with transformers' forced_eos_token_id)."""
+    model, tokenizer = summarizer
+    cfg = GenerationConfig(max_new_tokens=1, forced_eos_token_id=tokenizer.eos_token_id)
+    assert generation.generate(model, tokenizer, dialogue_prompts[:2], cfg) == ["", ""]
+    assert "2 of 2 output(s) came back empty" in capsys.readouterr().out
+    step, entropy = generation.least_certain_step(model, tokenizer, dialogue_prompts[0], "")
+    assert step == "" and entropy == pytest.approx(generation.entropy(
+        generation.next_token_probs(model, tokenizer, dialogue_prompts[0])))
+    assert "the answer is empty" in capsys.readouterr().out
+
+
+def test_least_certain_step_picks_the_highest_entropy_prefix(summarizer, dialogue_prompts):
+    model, tokenizer = summarizer
+    answer = "#Person1# and #Person2# are talking about a trip to the seaside"
+    step, entropy = generation.least_certain_step(model, tokenizer, dialogue_prompts[0], answer, max_words=5)
+    words = answer.split()[:5]
+    scores = {" ".join(words[:i]): generation.entropy(generation.next_token_probs(
+        model, tokenizer, dialogue_prompts[0], answer_so_far=" ".join(words[:i]))) for i in range(5)}
+    assert step == max(scores, key=scores.get) and entropy == pytest.approx(max(scores.values()))
+    assert generation.entropy(torch.tensor([1.0, 0.0])) == 0.0

@@ -70,10 +70,10 @@ def test_a_damaged_cache_folder_is_rebuilt(tmp_path, monkeypatch, capsys):
             raise OSError("truncated weights")
         return text, source
 
-    monkeypatch.setattr(models, "_local_builders", lambda: {"llm": builder})
-    assert models._load_role("llm", load)[0] == "good" and len(builds) == 1
+    monkeypatch.setattr(tiny, "smollm2_path", builder)  # config.ROLES names it: "labkit.tiny:smollm2_path"
+    assert models.load_role("llm", load)[0] == "good" and len(builds) == 1
     (tmp_path / "fake-model-k1" / "weights.txt").write_text("garbage", encoding="utf-8")
-    assert models._load_role("llm", load)[0] == "good" and len(builds) == 2
+    assert models.load_role("llm", load)[0] == "good" and len(builds) == 2
     assert "could not be loaded (OSError); rebuilding it once" in capsys.readouterr().out
 
 

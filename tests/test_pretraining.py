@@ -303,3 +303,34 @@ def test_tiny_masked_lm_beats_the_most_frequent_piece():
     accuracy = pretraining.masked_token_accuracy(model, tokenizer, held_out)
     baseline = pretraining.most_frequent_piece_accuracy(tokenizer, pretraining._train_turns("train"), held_out)
     assert accuracy["top1"] > baseline + 0.1
+
+
+# --- degenerate input: a one-line explanation, never a bare ZeroDivisionError ---------------------------------------
+
+def test_no_maskable_token_gives_nan_and_says_why(wordpiece, capsys):
+    no_words = ["42 !!", "?", "2024-01-01"]
+    result = pretraining.masked_token_accuracy(_Oracle({}), wordpiece, no_words)
+    assert result["masked"] == 0 and np.isnan(result["top1"]) and np.isnan(result["top5"])
+    assert "none of the 3 texts has a word piece of letters" in capsys.readouterr().out
+    assert np.isnan(pretraining.most_frequent_piece_accuracy(wordpiece, no_words, ["the cat"]))
+    assert "baseline is not defined" in capsys.readouterr().out
+    assert np.isnan(pretraining.most_frequent_piece_accuracy(wordpiece, ["the cat"], no_words))
+    assert "not defined (NaN)" in capsys.readouterr().out
+
+
+def test_masked_token_accuracy_needs_a_masked_lm_tokenizer():
+    from transformers import AutoTokenizer
+
+    t5_tokenizer = AutoTokenizer.from_pretrained(str(tiny.summarizer_path()))
+    with pytest.raises(ValueError, match="has no mask token"):
+        pretraining.masked_token_accuracy(_Oracle({}), t5_tokenizer, ["hello"])
+
+
+def test_fill_spans_with_nothing_to_recover_is_an_empty_table_with_its_columns(capsys):
+    from transformers import AutoTokenizer
+
+    t5_tokenizer = AutoTokenizer.from_pretrained(str(tiny.summarizer_path()))
+    table = pretraining.fill_spans(_Echo(t5_tokenizer, [""]), t5_tokenizer, [])
+    assert table.empty and list(table.columns) == list(pretraining.FILL_SPANS_COLUMNS)
+    assert table["dialogue"].nunique() == 0 and int(table["sentinel in output"].sum()) == 0
+    assert "no hidden span with words" in capsys.readouterr().out

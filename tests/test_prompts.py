@@ -73,3 +73,16 @@ def test_shortest_examples_are_short_and_of_distinct_topics():
     assert prompts.shortest_examples(split, 0) == []
     with pytest.raises(ValueError):
         prompts.shortest_examples(split, -1)
+
+
+def test_examples_past_a_smaller_split_are_left_out_with_a_note(capsys):
+    split = [{"dialogue": D1, "summary": S1}, {"dialogue": D2, "summary": S2}]
+    assert prompts.examples_at(split, [1, 5, 0, 9]) == [split[1], split[0]]
+    assert "2 of the 4 example indices are past its end" in capsys.readouterr().out
+
+
+def test_first_over_window_or_none_when_every_prompt_fits(capsys):
+    assert prompts.first_over_window([10, 300, 600, 900], 512) == 2
+    assert capsys.readouterr().out == ""
+    assert prompts.first_over_window([10, 300], 512) is None
+    assert "all 2 prompts fit the 512-token window" in capsys.readouterr().out
