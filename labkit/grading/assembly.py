@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from labkit import exercises
 from labkit.grading.scan import _parse
 from labkit.grading.solutions import Solution
+from labkit.grading.text import one_line
 
 #: The module the grader's cells import in the kernel (and the only one of labkit.grading a kernel imports).
 INTEGRITY = "labkit.grading.integrity"
@@ -36,6 +37,18 @@ class GradingPlan:
     learner_cells: list[tuple[str, str]]  # (label, source) of every learner code cell, for the tamper scan
     stubs: set[str]  # exercise ids whose cell still holds the lab's `raise NotImplementedError()`
     hidden_cells: dict[str, int]  # exercise id -> index in nb of the grader cell running its hidden checks
+
+    def describe(self, index: int) -> str:
+        """A cell as the learner knows it: "exercise 00.1 (cell 8)", "the check of 00.1", "cell 3 (`import x`)"."""
+        role = self.roles[index]
+        if role["kind"] == "learner" and role["exercise"]:
+            return f"exercise {role['exercise']} (cell {role['learner_cell']})"
+        if role["kind"] == "check":
+            return f"the check of {role['exercise']}"
+        if role["kind"] == "grader" and role["exercise"]:
+            return f"the grader's checks of {role['exercise']}"
+        first = next((line for line in self.nb.cells[index].source.splitlines() if line.strip()), "")
+        return f"cell {role['learner_cell']} (`{one_line(first, 60)}`)"
 
 
 def check_roots(solution: Solution) -> dict[str, str]:

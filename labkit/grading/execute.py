@@ -218,21 +218,6 @@ def _limit_of(client, settings: RunSettings) -> str:
     return sandbox.LIMIT_EXITS.get(code, "")
 
 
-def describe(plan: GradingPlan, index: int) -> str:
-    """A cell as the learner knows it: "exercise 00.1 (cell 8)", "the check of 00.1", "cell 3 (`import x`)"."""
-    from labkit.grading.statuses import one_line
-
-    role = plan.roles[index]
-    if role["kind"] == "learner" and role["exercise"]:
-        return f"exercise {role['exercise']} (cell {role['learner_cell']})"
-    if role["kind"] == "check":
-        return f"the check of {role['exercise']}"
-    if role["kind"] == "grader" and role["exercise"]:
-        return f"the grader's checks of {role['exercise']}"
-    first = next((line for line in plan.nb.cells[index].source.splitlines() if line.strip()), "")
-    return f"cell {role['learner_cell']} (`{one_line(first, 60)}`)"
-
-
 def execute_plan(plan: GradingPlan, settings: RunSettings, log_path: Path | None = None) -> list[Outcome]:
     """Run a plan's cells one by one in a fresh kernel (in a new sandbox); every cell gets an :class:`Outcome`."""
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -279,24 +264,24 @@ def execute_plan(plan: GradingPlan, settings: RunSettings, log_path: Path | None
                         else f"ran longer than the per-cell limit ({cell_timeout} s)"))
                     _wait(client.km.interrupt_kernel())
                     if by_notebook:
-                        stop = f"the notebook's time limit ({notebook_timeout} s) ran out in {describe(plan, i)}"
+                        stop = f"the notebook's time limit ({notebook_timeout} s) ran out in {plan.describe(i)}"
                     elif not _responsive(client, INTERRUPT_GRACE):
-                        stop = f"{describe(plan, i)} ran past its time limit and did not stop when interrupted"
+                        stop = f"{plan.describe(i)} ran past its time limit and did not stop when interrupted"
                     continue
                 except DeadKernelError:
                     limit = _limit_of(client, settings)
                     outcomes[i] = Outcome("died", limit=limit)
                     if limit and limit != "wall":
-                        stop = (f"the sandbox was stopped in {describe(plan, i)}, which went over the "
+                        stop = (f"the sandbox was stopped in {plan.describe(i)}, which went over the "
                                 f"{settings.sandbox.limits.describe(limit)}")
                     elif limit == "wall":
-                        stop = f"the notebook's time limit ran out in {describe(plan, i)}"
+                        stop = f"the notebook's time limit ran out in {plan.describe(i)}"
                     else:
-                        stop = f"the kernel died in {describe(plan, i)}"
+                        stop = f"the kernel died in {plan.describe(i)}"
                     continue
                 except Exception as err:  # noqa: BLE001 - any other failure of the client: stop this notebook
                     outcomes[i] = Outcome("died", reason=f"{type(err).__name__}: {err}")
-                    stop = f"the grader lost the kernel in {describe(plan, i)}"
+                    stop = f"the grader lost the kernel in {plan.describe(i)}"
                     continue
                 content = (replies.get(i) or {}).get("content", {})
                 if content.get("status") == "error":
@@ -304,7 +289,7 @@ def execute_plan(plan: GradingPlan, settings: RunSettings, log_path: Path | None
                     limit = error_limit(ename, evalue) if settings.sandbox else ""
                     outcomes[i] = Outcome("error", ename, evalue, limit=limit)
                     if limit == "processes":  # forks refused: what is left running is no state to grade in
-                        stop = (f"the sandbox was stopped in {describe(plan, i)}, which went over the "
+                        stop = (f"the sandbox was stopped in {plan.describe(i)}, which went over the "
                                 f"{settings.sandbox.limits.describe(limit)}")
                 elif content.get("status") == "aborted":
                     outcomes[i] = Outcome("error", "Aborted", "the kernel aborted this cell")

@@ -435,6 +435,8 @@ def _read_info(fd: int, timeout: float) -> dict:
 
 def kernel_manager(spec: SandboxSpec, kernel_name: str, host_dir: Path, wall_s: float, log=None):
     """A kernel manager whose kernel runs in a new sandbox made from ``spec``."""
-    km = _kernel_manager_class()(kernel_name=kernel_name, transport="ipc", ip=IPC_PREFIX)
+    # a kernel that takes a while to exit (torch's threads) is waited for: killing bubblewrap instead would lose the
+    # supervisor's report (and its CPU accounting); one that never exits is killed after this
+    km = _kernel_manager_class()(kernel_name=kernel_name, transport="ipc", ip=IPC_PREFIX, shutdown_wait_time=20.0)
     km.labkit_setup(spec, host_dir, wall_s, log)
     return km

@@ -14,27 +14,18 @@
 
 from __future__ import annotations
 
-import re
-
 from labkit.grading.assembly import GradingPlan
-from labkit.grading.execute import Outcome, describe
+from labkit.grading.execute import Outcome
 from labkit.grading.integrity import HIDDEN_FAILED
 from labkit.grading.scan import cell_names
+from labkit.grading.text import DETAIL_LIMIT, one_line
 
+__all__ = ["STATUSES", "NOT_DONE", "DETAIL_LIMIT", "one_line", "exercise_status", "runtime_tampering",
+           "setup_failure"]
 STATUSES = ("pass", "fail", "error", "timeout", "limit", "blocked", "missing", "flagged")
-DETAIL_LIMIT = 400  # characters of detail kept per grade
 NOT_DONE = ("not done: the exercise still raises the lab's NotImplementedError() - replace the `# YOUR CODE HERE` / "
             "`raise NotImplementedError()` lines with your code")
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _LIMIT_NAMES = {"memory": "memory limit", "processes": "process limit", "disk": "output-size limit"}
-
-
-def one_line(text: str, limit: int = DETAIL_LIMIT) -> str:
-    """A message as one clean line: no colour codes or control characters, at most ``limit`` characters."""
-    text = _ANSI.sub("", str(text))
-    text = re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", " ", text)
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _blocker(plan: GradingPlan, outcomes: list[Outcome], cells: list[int]) -> int | None:
@@ -110,7 +101,7 @@ def exercise_status(plan: GradingPlan, outcomes: list[Outcome], exercise_id: str
             return "missing", NOT_DONE
         blocker = _blocker(plan, outcomes, [cell, check])
         if blocker is not None:
-            return "blocked", (f"needs {describe(plan, blocker)}, which failed "
+            return "blocked", (f"needs {plan.describe(blocker)}, which failed "
                                f"({_error_text(outcomes[blocker]) or outcomes[blocker].state})")
         return "error", _error_text(outcome)
     return "pass", ""
