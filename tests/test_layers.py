@@ -16,10 +16,11 @@ FLOORS = [
     # 0: no labkit imports at all - formats, tables and plain helpers
     {"labkit.netguard", "labkit.chapters", "labkit.exercises", "labkit.generation", "labkit.prompts",
      "labkit.lifecycle", "labkit.sandbox", "labkit.sandbox_child", "labkit.shop"},
-    # 1: profiles, roles, sizes, the cache and the data
-    {"labkit", "labkit.config", "labkit.cache", "labkit.data"},
-    # 2: the tiny stand-ins and the model loaders
-    {"labkit.tiny", "labkit.models"},
+    # 1: profiles, the role table, sizes and the cache
+    {"labkit", "labkit.config", "labkit.cache"},
+    # 2: the role registry and loaders (models: "dialogues" is a role too), the data and the tiny stand-ins.
+    #    models reaches a tiny builder by name (importlib), so the registry sits below the builders it calls.
+    {"labkit.models", "labkit.data", "labkit.tiny"},
     # 3: metrics shared by many chapters (and the evaluate modules that wrap them)
     {"labkit.metrics", "labkit.evaluate_modules"},
     # 4: one topic module per chapter, and the training script built on chapter 03's
