@@ -7,7 +7,7 @@ from torch import nn
 
 from labkit import checks, optimization
 
-# --- 07.1 int8 quantization of a tensor --------------------------------------------------------------
+# --- 08.1 int8 quantization of a tensor --------------------------------------------------------------
 
 
 def quantize_int8(w):
@@ -31,7 +31,7 @@ def test_int8_quantizer_rejects_plausible_mistakes(wrong, hint):
         checks.check_int8_quantizer(wrong)
 
 
-# --- 07.2 predicting the size after dynamic int8 -----------------------------------------------------
+# --- 08.2 predicting the size after dynamic int8 -----------------------------------------------------
 
 
 def int8_dynamic_bytes(model):
@@ -89,7 +89,7 @@ def test_int8_size_rejects_plausible_mistakes(wrong, hint):
         checks.check_int8_size(wrong)
 
 
-# --- 07.3 the distillation loss ----------------------------------------------------------------------
+# --- 08.3 the distillation loss ----------------------------------------------------------------------
 
 
 def distill_loss(student_logits, teacher_logits, labels, T, alpha):
@@ -158,7 +158,47 @@ def test_training_with_a_nan_loss_stops_with_a_message():
                                    batch_size=8, loss_fn=_nan_without_labels)
 
 
-# --- 07.4 choosing a variant to deploy ---------------------------------------------------------------
+# --- 08.4 reading QAT vs PTQ from a paired interval -------------------------------------------------
+
+
+def qat_verdict(ptq_hits, qat_hits):
+    _, low, high = optimization.bootstrap_ci((qat_hits.mean(0) - ptq_hits.mean(0)).numpy())
+    return "QAT better" if low > 0 else "PTQ better" if high < 0 else "within noise"
+
+
+def test_qat_verdict_accepts_a_right_answer(capsys):
+    checks.check_qat_verdict(qat_verdict)
+    assert "three cases" in capsys.readouterr().out
+
+
+def _unpaired(ptq_hits, qat_hits):  # one interval per arm; a winner only when they do not overlap
+    _, ptq_low, ptq_high = optimization.bootstrap_ci(ptq_hits.mean(0).numpy())
+    _, qat_low, qat_high = optimization.bootstrap_ci(qat_hits.mean(0).numpy())
+    return "QAT better" if qat_low > ptq_high else "PTQ better" if ptq_low > qat_high else "within noise"
+
+
+def _means_only(ptq_hits, qat_hits):
+    gap = float(qat_hits.mean() - ptq_hits.mean())
+    return "QAT better" if gap > 0 else "PTQ better" if gap < 0 else "within noise"
+
+
+def _arms_swapped(ptq_hits, qat_hits):
+    return qat_verdict(qat_hits, ptq_hits)
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (_unpaired, "pair the arms by dialogue"),
+    (_means_only, "contains zero"),
+    (_arms_swapped, "8 dialogues and loses on none"),
+    (lambda p, q: True, "Return one of"),
+    (lambda p, q: p.item(), "raised"),
+])
+def test_qat_verdict_rejects_plausible_mistakes(wrong, hint):
+    with pytest.raises(checks.CheckFailed, match=hint):
+        checks.check_qat_verdict(wrong)
+
+
+# --- 08.5 choosing a variant to deploy ---------------------------------------------------------------
 
 
 def choose_variant(table, max_drop, memory_budget_mb):
@@ -222,7 +262,132 @@ def test_deployment_choice_rejects_plausible_mistakes(wrong, hint):
         checks.check_deployment_choice(wrong)
 
 
+# --- 08.6 the NF4 code book --------------------------------------------------------------------------
+
+
+def nf4_code_book():
+    offset = 1 - (1 / 32 + 1 / 30) / 2
+    normal = torch.distributions.Normal(0.0, 1.0)
+    positive = normal.icdf(torch.linspace(offset, 0.5, 9)[:-1])
+    negative = -normal.icdf(torch.linspace(offset, 0.5, 8)[:-1])
+    levels = torch.cat([negative, torch.zeros(1), positive]).sort().values
+    return levels / levels.max()
+
+
+def test_nf4_code_book_accepts_right_answers(capsys):
+    checks.check_nf4_code_book(nf4_code_book)
+    checks.check_nf4_code_book(optimization.nf4_code_book)
+    checks.check_nf4_code_book(lambda: nf4_code_book().tolist())  # a list of numbers is fine too
+    assert "match bitsandbytes" in capsys.readouterr().out
+
+
+def _symmetric():  # 7 levels a side and zero: 15 levels
+    normal = torch.distributions.Normal(0.0, 1.0)
+    side = normal.icdf(torch.linspace(optimization.NF4_OFFSET, 0.5, 8)[:-1])
+    levels = torch.cat([-side, torch.zeros(1), side]).sort().values
+    return levels / levels.max()
+
+
+def _with_half():  # the 0.5 point kept on both sides: zero three times
+    normal = torch.distributions.Normal(0.0, 1.0)
+    levels = torch.cat([-normal.icdf(torch.linspace(optimization.NF4_OFFSET, 0.5, 7)),
+                        normal.icdf(torch.linspace(optimization.NF4_OFFSET, 0.5, 9))])
+    return levels.sort().values / levels.max()
+
+
+def _unnormalized():
+    return nf4_code_book() * 1.848
+
+
+def _extra_level_negative():  # the asymmetry the wrong way round: 8 negative levels, 7 positive
+    return -nf4_code_book().flip(0)
+
+
+def _wrong_offset():
+    normal = torch.distributions.Normal(0.0, 1.0)
+    positive = normal.icdf(torch.linspace(0.99, 0.5, 9)[:-1])
+    negative = -normal.icdf(torch.linspace(0.99, 0.5, 8)[:-1])
+    levels = torch.cat([negative, torch.zeros(1), positive]).sort().values
+    return levels / levels.max()
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (_symmetric, "16 levels"),
+    (_with_half, "exactly once"),
+    (_unnormalized, "divide every level by the largest"),
+    (lambda: nf4_code_book().flip(0), "Sort"),
+    (_extra_level_negative, "asymmetric"),
+    (_wrong_offset, "offset"),
+    (lambda: torch.linspace(-1, 1, 16), "Zero must be one of the levels"),
+])
+def test_nf4_code_book_rejects_plausible_mistakes(wrong, hint):
+    with pytest.raises(checks.CheckFailed, match=hint):
+        checks.check_nf4_code_book(wrong)
+
+
+# --- 08.7 predicting the 4-bit model's size -------------------------------------------------------------
+
+
+def predict_4bit_bytes(n_quantized, n_other, other_bytes=4, blocksize=64, double_quant=True):
+    per_block = 1 + 4 / 256 if double_quant else 4
+    return n_quantized / 2 + n_quantized / blocksize * per_block + n_other * other_bytes
+
+
+def test_4bit_size_accepts_a_right_answer_that_matches_bitsandbytes(capsys):
+    checks.check_4bit_size(predict_4bit_bytes)
+    assert "double quantization" in capsys.readouterr().out
+    # the arithmetic is what bitsandbytes stores for one matrix (its code books and offset aside)
+    from bitsandbytes import functional as bnbf
+
+    weight = torch.randn(256, 512)
+    for double_quant in (False, True):
+        packed, state = bnbf.quantize_4bit(weight, blocksize=64, quant_type="nf4", compress_statistics=double_quant)
+        tensors = [packed, state.absmax] + ([state.state2.absmax] if double_quant else [])
+        stored = sum(t.numel() * t.element_size() for t in tensors)
+        assert stored == pytest.approx(predict_4bit_bytes(weight.numel(), 0, double_quant=double_quant))
+
+
+def _four_bytes(n_quantized, n_other, other_bytes=4, blocksize=64, double_quant=True):
+    return n_quantized * 4 + n_other * other_bytes
+
+
+def _everything_4bit(n_quantized, n_other, other_bytes=4, blocksize=64, double_quant=True):
+    return predict_4bit_bytes(n_quantized + n_other, 0, other_bytes, blocksize, double_quant)
+
+
+def _no_constants(n_quantized, n_other, other_bytes=4, blocksize=64, double_quant=True):
+    return n_quantized / 2 + n_other * other_bytes
+
+
+def _fp32_constants(n_quantized, n_other, other_bytes=4, blocksize=64, double_quant=True):
+    return predict_4bit_bytes(n_quantized, n_other, other_bytes, blocksize, False)
+
+
+def _no_second_scale(n_quantized, n_other, other_bytes=4, blocksize=64, double_quant=True):
+    per_block = 1 if double_quant else 4
+    return n_quantized / 2 + n_quantized / blocksize * per_block + n_other * other_bytes
+
+
+def _others_fp32(n_quantized, n_other, other_bytes=4, blocksize=64, double_quant=True):
+    return predict_4bit_bytes(n_quantized, n_other, 4, blocksize, double_quant)
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (_four_bytes, "half a byte"),
+    (_everything_4bit, "only the Linear layers"),
+    (_no_constants, "left out the quantization constants"),
+    (_fp32_constants, "8-bit code"),
+    (_no_second_scale, "own fp32 scale"),
+    (_others_fp32, "expected"),
+    (lambda *args, **kwargs: "168 MB", "number of bytes"),
+])
+def test_4bit_size_rejects_plausible_mistakes(wrong, hint):
+    with pytest.raises(checks.CheckFailed, match=hint):
+        checks.check_4bit_size(wrong)
+
+
 def test_checks_are_registered_in_order():
-    assert [checks.exercise_of(c) for c in (checks.check_int8_quantizer, checks.check_int8_size,
-                                            checks.check_distillation_loss, checks.check_deployment_choice)] == \
-        ["08.1", "08.2", "08.3", "08.4"]
+    ordered = (checks.check_int8_quantizer, checks.check_int8_size, checks.check_distillation_loss,
+               checks.check_qat_verdict, checks.check_deployment_choice, checks.check_nf4_code_book,
+               checks.check_4bit_size)
+    assert [checks.exercise_of(c) for c in ordered] == [f"08.{k}" for k in range(1, 8)]

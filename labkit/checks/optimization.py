@@ -133,7 +133,64 @@ def check_distillation_loss(distill_loss) -> None:
     ok("Distillation loss matches at every temperature and weight, with and without hard labels.")
 
 
+def _hits(rng, n_seeds: int, n_dialogues: int, rate: float):
+    import torch
+
+    return (torch.rand(n_seeds, n_dialogues, generator=rng) < rate).float()
+
+
 @exercise("08.4")
+def check_qat_verdict(qat_verdict) -> None:
+    """read a paired comparison: does QAT beat PTQ beyond the noise, per test dialogue over the seeds?"""
+    import torch
+
+    from labkit.metrics import bootstrap_ci
+
+    rng = torch.Generator().manual_seed(0)
+    answers = ("QAT better", "PTQ better", "within noise")
+
+    def expected(ptq, qat):
+        _, low, high = bootstrap_ci((qat.mean(0) - ptq.mean(0)).numpy())
+        return "QAT better" if low > 0 else "PTQ better" if high < 0 else "within noise"
+
+    def ask(ptq, qat):
+        try:
+            got = qat_verdict(ptq.clone(), qat.clone())
+        except Exception as exc:  # noqa: BLE001 - any crash is a hint, not a traceback
+            require(False, f"Your function raised {type(exc).__name__}: {exc}. It receives two float tensors of 0/1, "
+                           "one row per seed and one column per test dialogue.")
+        require(got in answers, f"Return one of {answers}, not {got!r}.")
+        return got
+
+    # QAT gets 8 more of 200 dialogues right in every seed, and the two arms share which dialogues are hard: each
+    # arm's own interval is wide (several points), but no per-dialogue difference is negative.
+    ptq = _hits(rng, 5, 200, 0.6)
+    ptq[:, :8] = 0
+    qat = ptq.clone()
+    qat[:, :8] = 1
+    assert expected(ptq, qat) == "QAT better"
+    got = ask(ptq, qat)
+    require(got != "within noise",
+            "QAT is right on every dialogue PTQ gets right, and on 8 more, in every seed: pair the arms by dialogue. "
+            "Compare the per-dialogue difference (share of seeds right with QAT minus with PTQ) and bootstrap its "
+            "mean; two separate intervals, one per arm, overlap because both include how hard the dialogues are.")
+    require(got == "QAT better", f"Got {got!r}: here QAT wins on 8 dialogues and loses on none.")
+    require(ask(qat, ptq) == "PTQ better", "With the arms swapped the answer must flip to 'PTQ better'.")
+
+    # a small edge for QAT (3 dialogues up, 2 down out of 200): the mean is above zero, the interval holds zero
+    mixed = ptq.clone()
+    mixed[:, :3] = 1
+    always_right = torch.nonzero(ptq.mean(0) == 1).flatten()[:2]
+    mixed[:, always_right] = 0
+    assert expected(ptq, mixed) == "within noise"
+    got = ask(ptq, mixed)
+    require(got == "within noise",
+            f"Got {got!r}, but the paired 95% interval here contains zero (QAT gains on 3 dialogues and loses on "
+            "2 of 200). A mean above zero is not a win: say 'within noise' unless the whole interval is on one side.")
+    ok("Paired by dialogue, read from the interval: your verdicts match in all three cases.")
+
+
+@exercise("08.5")
 def check_deployment_choice(choose_variant) -> None:
     """pick the fastest variant that fits a memory budget and loses at most max_drop accuracy."""
     import pandas as pd
@@ -183,3 +240,82 @@ def check_deployment_choice(choose_variant) -> None:
         require(False, over_budget.format(got, table.loc[got, "memory MB"], 1.0))
     require(got is None, f"Got {got!r}; nothing fits 1 MB without losing accuracy: return None.")
     ok("The pick follows the brief: within the memory budget and the accuracy margin, the fastest variant.")
+
+
+@exercise("08.6")
+def check_nf4_code_book(nf4_code_book) -> None:
+    """the 16 NF4 levels from normal quantiles, compared with bitsandbytes' code book."""
+    import torch
+    from bitsandbytes.functional import get_4bit_type
+
+    reference = get_4bit_type("nf4", device="cpu").float()
+    try:
+        got = torch.as_tensor(nf4_code_book(), dtype=torch.float32).flatten()
+    except (TypeError, ValueError, RuntimeError) as exc:
+        require(False, f"Return the 16 levels as a tensor (or a list of numbers); got an error: {exc}.")
+    require(got.numel() == 16, f"NF4 has 16 levels (4 bits); you returned {got.numel()}. 8 positive quantiles + "
+                               "7 negative ones + an exact zero. Drop the 0.5 quantile (its value is 0) from each "
+                               "side: linspace(offset, 0.5, 9)[:-1] and linspace(offset, 0.5, 8)[:-1].")
+    require(bool((got[1:] >= got[:-1]).all()), "Sort the levels from -1 to 1 (bitsandbytes indexes them in order).")
+    require(math.isclose(float(got.max()), 1.0, abs_tol=1e-6),
+            f"The largest level is {float(got.max()):.4f}: divide every level by the largest so the code spans "
+            "[-1, 1] (each block is scaled by its absmax into that range).")
+    require(int((got == 0).sum()) == 1, "Zero must be one of the levels, exactly once: padding and many weights are 0.")
+    n_negative = int((got < 0).sum())
+    require(n_negative == 7, f"You have {n_negative} negative and {int((got > 0).sum())} positive levels; NF4 is "
+                             "asymmetric: 7 negative, zero, 8 positive (the positive side gets the extra level).")
+    require(math.isclose(float(got.min()), -1.0, abs_tol=1e-6),
+            f"The smallest level is {float(got.min()):.4f}, not -1: both sides start at the same outermost quantile "
+            "(the offset), so after dividing by the largest positive value the ends are -1 and +1.")
+    error = float((got - reference).abs().max())
+    require(error < 1e-5,
+            f"Your levels differ from bitsandbytes' NF4 by up to {error:.4f}. Use the offset "
+            f"1 - (1/32 + 1/30) / 2 = {1 - (1 / 32 + 1 / 30) / 2:.7f} and evenly spaced probabilities from it to 0.5 "
+            "(9 points for the positive side, 8 for the negative, the 0.5 point dropped), turned into quantiles "
+            "with the normal inverse CDF (torch.distributions.Normal(0, 1).icdf or scipy.stats.norm.ppf).")
+    ok(f"Your 16 NF4 levels match bitsandbytes' code book to {error:.1e}.")
+
+
+def _nf4_bytes(n_quantized, n_other, other_bytes, blocksize, double_quant):
+    constants = n_quantized / blocksize * ((1 + 4 / 256) if double_quant else 4)
+    return n_quantized / 2 + constants + n_other * other_bytes
+
+
+@exercise("08.7")
+def check_4bit_size(predict_4bit_bytes) -> None:
+    """predict the bytes of a model loaded in 4-bit NF4 from its parameter counts, before loading it."""
+    cases = [(4_194_304, 1_000_000, 4, 64, True), (4_194_304, 1_000_000, 4, 64, False),
+             (8_388_608, 500_000, 2, 64, True), (1_048_576, 0, 4, 128, False)]
+    for n_quantized, n_other, other_bytes, blocksize, double_quant in cases:
+        expected = _nf4_bytes(n_quantized, n_other, other_bytes, blocksize, double_quant)
+        try:
+            got = float(predict_4bit_bytes(n_quantized, n_other, other_bytes=other_bytes, blocksize=blocksize,
+                                           double_quant=double_quant))
+        except (TypeError, ValueError) as exc:
+            require(False, f"Return a number of bytes; calling predict_4bit_bytes({n_quantized:,}, {n_other:,}, "
+                           f"other_bytes={other_bytes}, blocksize={blocksize}, double_quant={double_quant}) raised "
+                           f"{type(exc).__name__}: {exc}.")
+        if math.isclose(got, expected, rel_tol=1e-6):
+            continue
+        setting = (f"({n_quantized:,} quantized numbers, {n_other:,} others at {other_bytes} bytes, blocks of "
+                   f"{blocksize}, double_quant={double_quant})")
+        weights = n_quantized / 2 + n_other * other_bytes
+        require(not math.isclose(got, n_quantized * 4 + n_other * other_bytes, rel_tol=1e-3),
+                f"{setting}: 4 bits is half a byte, not 4 bytes: two 4-bit numbers share a byte.")
+        require(not math.isclose(got, (n_quantized + n_other) / 2, rel_tol=1e-3) and not math.isclose(
+            got, _nf4_bytes(n_quantized + n_other, 0, other_bytes, blocksize, double_quant), rel_tol=1e-3),
+                f"{setting}: only the Linear layers' numbers go to 4 bits; the others (embeddings, norms) keep "
+                "other_bytes each.")
+        require(not math.isclose(got, weights, rel_tol=1e-3),
+                f"{setting}: you left out the quantization constants. Every block of blocksize numbers stores its "
+                "absmax: 4 bytes (fp32), or with double quantization 1 byte plus 4 bytes per 256 blocks.")
+        require(not (double_quant and math.isclose(
+            got, _nf4_bytes(n_quantized, n_other, other_bytes, blocksize, False), rel_tol=1e-3)),
+                f"{setting}: with double quantization each block's absmax is an 8-bit code (1 byte), plus one fp32 "
+                "scale (4 bytes) per 256 blocks - not 4 bytes per block.")
+        require(not (double_quant and math.isclose(got, weights + n_quantized / blocksize, rel_tol=1e-3)),
+                f"{setting}: nearly - the 8-bit absmax codes need their own fp32 scale, one per 256 blocks.")
+        require(False, f"{setting}: expected {expected:,.0f} bytes, got {got:,.0f}. Add: quantized numbers x 0.5 byte, "
+                       "their constants (n_quantized / blocksize blocks: 4 bytes each, or 1 + 4/256 with double "
+                       "quantization), and n_other x other_bytes.")
+    ok("Your prediction follows the arithmetic of NF4 with and without double quantization.")
