@@ -85,8 +85,8 @@ HIDDEN = {"00.2": [zero_memory_with_three_gpus]}
 '''
 
 
-def attacks(first: str, second: str, paths: dict[str, str], port: int) -> dict[str, tuple[str, str]]:
-    """(exercise, code added to its cell) per attacking learner."""
+def attacks(first: str, second: str, paths: dict[str, str], port: int) -> dict[str, list[tuple[str, str]]]:
+    """(exercise, code added to its cell) for each attack of each attacking learner."""
     snoop = f'''
 import json, os, pathlib, _socket
 chain, pid = [], os.getppid()
@@ -130,27 +130,31 @@ cells = json.loads(readable[0].read_text())["cells"]
 exec(next("".join(c["source"]) for c in cells if "training_gb =" in "".join(c["source"])))
 '''
     later = f"import time, pathlib; time.sleep(600); pathlib.Path({paths['out']!r}, 'grades.csv').write_text('hacked')"
+    kill = ("import os, signal\nfor target in (os.getppid(), 1, -1):\n    try:\n"
+            "        os.kill(target, signal.SIGKILL)\n    except OSError as err:\n"
+            "        print(target, type(err).__name__)")
+    detach = ("import subprocess, sys\n"
+              f"later = {later!r}\n"
+              f"subprocess.Popen([sys.executable, '-c', later, '{MARKER}'], start_new_session=True, "
+              "stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)")
     return {
-        # the parent, PID 1 and everything it may signal: refused (another user) or ignored (PID 1 of its namespace)
-        "killer": (first, "import os, signal\nfor target in (os.getppid(), 1, -1):\n    try:\n"
-                          "        os.kill(target, signal.SIGKILL)\n    except OSError as err:\n"
-                          "        print(target, type(err).__name__)"),
-        "daemon": (first, "import subprocess, sys\n"
-                          f"later = {later!r}\n"
-                          f"subprocess.Popen([sys.executable, '-c', later, '{MARKER}'], start_new_session=True, "
-                          "stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)"),
-        "snoop": (first, snoop),
-        "cheat": (first, cheat),
-        "forkbomb": (first, "import os\nwhile True:\n    os.fork()"),
-        "memhog": (first, "blob = bytearray(2 * 2**30)"),
-        "memhogs": (first, "import os, time\nfor _ in range(6):\n    if os.fork() == 0:\n"
-                           "        block = bytearray(400 * 2**20)\n"
-                           "        block[::4096] = b'x' * len(range(0, len(block), 4096))\n"
-                           "        time.sleep(60)\n        os._exit(0)\ntime.sleep(60)"),
-        "diskfill": (first, "with open('fill.bin', 'wb') as handle:\n    while True:\n"
-                            "        handle.write(b'\\0' * 2**20)"),
-        "hider": (second, "_right = zero_memory_gb\n\ndef zero_memory_gb(n_params, n_gpus, stage):\n"
-                          "    return 0.0 if n_gpus == 3 else _right(n_params, n_gpus, stage)"),
+        # the parent, PID 1 and everything it may signal: refused (another user) or ignored (PID 1 of its
+        # namespace); then a process in a session of its own that would rewrite the grades ten minutes later
+        "escaper": [(first, kill + "\n" + detach)],
+        "snoop": [(first, snoop)],
+        "cheat": [(first, cheat)],
+        "forkbomb": [(first, "import os\nwhile True:\n    os.fork()")],
+        # one allocation past the memory limit, then (in the next exercise) files until the disk is full
+        "hoarder": [(first, "blob = bytearray(2 * 2**30)"),
+                    (second, "with open('fill.bin', 'wb') as handle:\n    while True:\n"
+                             "        handle.write(b'\\0' * 2**20)")],
+        # six processes, each under the memory limit, over it together
+        "memhogs": [(first, "import os, time\nfor _ in range(6):\n    if os.fork() == 0:\n"
+                            "        block = bytearray(400 * 2**20)\n"
+                            "        block[::4096] = b'x' * len(range(0, len(block), 4096))\n"
+                            "        time.sleep(60)\n        os._exit(0)\ntime.sleep(60)")],
+        "hider": [(second, "_right = zero_memory_gb\n\ndef zero_memory_gb(n_params, n_gpus, stage):\n"
+                           "    return 0.0 if n_gpus == 3 else _right(n_params, n_gpus, stage)")],
     }
 
 
@@ -189,10 +193,10 @@ def hostile_class(tmp_path_factory):
              "repo solutions": str(config.REPO_ROOT / "solutions"), "labs": str(config.REPO_ROOT / "labs"),
              "tests": str(ROOT / "tests")}
     learners = {"ada": solved(solution)}
-    for name, (exercise, code) in attacks(first, second, paths, listener.getsockname()[1]).items():
-        learners[name] = with_cell(solved(solution), exercise, code)
-    learners["cheat"] = with_cell(solved(solution), first, attacks(first, second, paths, 1)["cheat"][1],
-                                  replace=True)
+    for name, edits in attacks(first, second, paths, listener.getsockname()[1]).items():
+        learners[name] = solved(solution)
+        for exercise, code in edits:
+            learners[name] = with_cell(learners[name], exercise, code, replace=name == "cheat")
     for name, nb in learners.items():
         (subs / name).mkdir(parents=True)
         nbformat.write(nb, subs / name / NB)
@@ -231,22 +235,20 @@ def test_the_grader_survives_and_grades_every_attack(hostile_class):
     status = {learner: (got[learner][first][0], got[learner][second][0]) for learner in got}
     assert status == {
         "ada": ("pass", "pass"),
-        "killer": ("pass", "pass"),  # SIGKILL to its parent (the sandbox's PID 1) and to -1: the grader is unseen
-        "daemon": ("pass", "pass"),
-        "snoop": ("pass", "pass"),
+        "escaper": ("pass", "pass"),  # the grader is in another PID namespace; the detached process dies
+        "snoop": ("pass", "pass"),  # sees nothing (test_a_learner_sees_...)
         "cheat": ("error", "pass"),  # no solutions in reach
-        "forkbomb": ("limit", "blocked"),
-        "memhog": ("limit", "pass"),  # MemoryError in the cell; the kernel lives on
+        "forkbomb": ("limit", "blocked"),  # forks refused at the limit: the sandbox is stopped
+        "hoarder": ("limit", "limit"),  # MemoryError, then a full disk: the kernel lives on after both
         "memhogs": ("limit", "blocked"),  # six processes over the limit together: the sandbox was stopped
-        "diskfill": ("limit", "pass"),
         "hider": ("pass", "fail"),
     }
     assert got["cheat"][first][1].startswith("FileNotFoundError: no solution notebook in reach")
     assert "process limit (64 processes and threads)" in got["forkbomb"][first][1]
     assert got["forkbomb"][second][1].startswith(f"the sandbox was stopped in exercise {first}")
-    assert got["memhog"][first][1] == ("the sandbox's memory limit (1024 MB): the exercise cell raised MemoryError")
+    assert got["hoarder"][first][1] == "the sandbox's memory limit (1024 MB): the exercise cell raised MemoryError"
     assert got["memhogs"][first][1].startswith("the sandbox's memory limit (1024 MB): the exercise cell went over it")
-    assert got["diskfill"][first][1].startswith("the sandbox's output-size limit (64 MB of files in all): the "
+    assert got["hoarder"][second][1].startswith("the sandbox's output-size limit (64 MB of files in all): the "
                                                 "exercise cell raised OSError: [Errno 2")
     assert got["hider"][second][1].startswith("a hidden check failed: zero_memory_with_three_gpus: SECRET-HINT")
 

@@ -43,6 +43,7 @@ INSTALL = "apt-get install bubblewrap"
 ROOT = "/sandbox"  # the only writable folder inside (a tmpfs capped at the disk limit)
 WORK, HOME, TMP, IPC, CACHE = (f"{ROOT}/work", f"{ROOT}/home", f"{ROOT}/tmp", f"{ROOT}/ipc", f"{ROOT}/cache")
 CONNECTION = f"{ROOT}/kernel.json"
+HOSTNAME = "grading"
 IPC_PREFIX = f"{IPC}/kernel"
 #: bubblewrap options a sandbox needs (0.6 and later have them all).
 NEEDED_OPTIONS = ("--size", "--info-fd", "--as-pid-1", "--die-with-parent", "--new-session", "--cap-drop",
@@ -263,7 +264,7 @@ class SandboxSpec:
                      for arg in ("--cap-add", cap)]
             learner = ["--learner-uid", str(LEARNER_UID), "--learner-gid", str(LEARNER_UID)]
             nproc = limits.processes + 1
-        argv += ["--hostname", "grading"]
+        argv += ["--hostname", HOSTNAME]
         for top in SYSTEM_TOP:
             host = f"/{top}"
             if os.path.islink(host):
@@ -279,6 +280,10 @@ class SandboxSpec:
                  "--perms", "1777", "--size", str(limits.disk_mb * 2**20), "--tmpfs", ROOT]
         for folder in (WORK, HOME, TMP, IPC):
             argv += ["--perms", "1777", "--dir", folder]
+        hosts = Path(connection_file).with_name("hosts")  # localhost and the sandbox's name: nothing else to look up
+        hosts.write_text(f"127.0.0.1\tlocalhost {HOSTNAME}\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+                         encoding="ascii")
+        argv += ["--ro-bind", str(hosts), "/etc/hosts"]
         argv += ["--symlink", TMP, "/tmp", "--ro-bind", connection_file, CONNECTION, "--remount-ro", "/",
                  "--chdir", WORK, "--clearenv"]
         for key, value in sorted(self.env.items()):
