@@ -7,22 +7,21 @@ trl does the training (``GRPOTrainer``, ``RLOOTrainer``); this module holds only
   (GRPO: each completion against the mean of its own group), :func:`rloo_advantages` (RLOO: against the
   mean of the *other* completions), :func:`k3_kl` (the per-token KL estimate GRPO adds to its loss);
 * rewards in trl's signature: :func:`text_reward` adapts any text scorer (the detox classifier of
-  notebook 05) to ``reward(prompts, completions, **columns) -> list[float]`` and records what it scored;
-  :func:`parse_answer`, :func:`answer_reward` and :func:`format_reward` make the verifiable rewards of
-  the word-problem section, robust to malformed model output; :func:`friendly_words` and
-  :func:`keyword_bonus` are the loophole of the reward-hacking section;
-* the data (:func:`load_detox_prompts`, :func:`load_arithmetic`, :func:`chat_dataset`), short runs of
-  either trainer with a progress bar, seconds per step and peak memory (:func:`train`), and their logs
-  (:func:`training_log`, :func:`last_batch`);
-* measurement: :func:`peak_memory`, :func:`evaluate_answers`, :func:`group_pairs` (DPO pairs from a
-  run's own groups, for the comparison table).
+  notebook 05) to ``reward(prompts, completions, **columns) -> list[float]`` and records what it scored,
+  :func:`tone_reward` does the same for a rule on (text, tone); :func:`parse_answer`, :func:`answer_reward`
+  and :func:`format_reward` are the verifiable rewards of the word-problem section, robust to malformed
+  model output; :func:`friendly_words` and :func:`keyword_bonus` are the loophole of the reward-hacking section;
+* the data (:func:`load_detox_prompts`, :func:`load_arithmetic`, :func:`chat_dataset`, :func:`reasoning_prompt`);
+* short runs of either trainer with a progress bar, seconds per step and peak memory (:func:`train`,
+  :class:`RunTimer`, :func:`peak_memory`) and their logs (:func:`training_log`, :func:`last_batch`);
+* measurement for the comparison table: :func:`evaluate_answers`, :func:`group_pairs` (DPO pairs from a
+  run's own groups).
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
-import math
 import re
 import threading
 import time
@@ -66,12 +65,12 @@ SETTINGS: dict[str, dict] = {
         "detox": {"max_steps": 4, "per_device_train_batch_size": 4, "num_generations": 4,
                   "max_completion_length": 16, "learning_rate": 3e-3, "beta": 0.04},
         "detox_eval": {"samples": 1, "max_new_tokens": 16},
-        "reasoning": {"max_steps": 3, "per_device_train_batch_size": 4, "num_generations": 4,
+        "reasoning": {"max_steps": 2, "per_device_train_batch_size": 4, "num_generations": 4,
                       "max_completion_length": 16, "learning_rate": 3e-3, "beta": 0.0},
-        "reasoning_eval": {"problems": 35, "max_new_tokens": 16},
+        "reasoning_eval": {"problems": 20, "max_new_tokens": 16},  # notebook 10's tiny share of the problems
         "format_weight": 0.2,
         # the openings of replies (where greetings and thanks sit), larger groups: cheap steps, more variety
-        "hacking": {"max_steps": 6, "per_device_train_batch_size": 8, "num_generations": 8,
+        "hacking": {"max_steps": 5, "per_device_train_batch_size": 8, "num_generations": 8,
                     "max_completion_length": 8, "learning_rate": 3e-3, "beta": 0.04},
         "bonus": 2.0,
         "ppo_steps": 3, "ppo_eval": {"prompts": 32, "samples": 1},
@@ -273,6 +272,9 @@ def parse_answer(completion: str | None) -> Answer:
       hedge must not collect the reward;
     * "The answer is 60 - 4 = 56" commits to 56; "1,200" is 1200; "-5" and "$12" are numbers; repeating the
       same answer is one answer.
+
+    Stricter than :func:`labkit.agents.final_answer`, notebook 10's reader, which labels what a reply finally
+    says (its last commitment): as a *reward*, a checker must not pay a reply that names several answers.
     """
     statements = _COMMIT.findall(completion or "") + _BOXED.findall(completion or "")
     if not statements:
@@ -615,12 +617,3 @@ def group_pairs(history: Sequence[dict], group_size: int, min_gap: float = 0.0) 
                               "chosen": [{"role": "assistant", "content": texts[best]}],
                               "rejected": [{"role": "assistant", "content": texts[worst]}]})
     return pairs
-
-
-def seconds(start: tuple[float, float]) -> tuple[float, float]:
-    """Wall-clock and CPU seconds since ``start = (time.perf_counter(), time.process_time())``."""
-    return time.perf_counter() - start[0], time.process_time() - start[1]
-
-
-def finite(values) -> bool:
-    return all(math.isfinite(float(v)) for v in values)

@@ -174,4 +174,4 @@ def check_fair_reward(fn) -> None:
                 f"For the same text {case[0]!r}, a better tone must give a higher reward: the classifier's tone "
                 "stays the main signal.")
     ok("fair_reward keeps the tone as the main signal, pays a little for warmth once, and gives nothing for "
-       "stuffing. Section 5 scores the loophole run's completions with it.")
+       "stuffing. The next cell scores the loophole run's replies with it.")
