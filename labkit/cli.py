@@ -108,6 +108,22 @@ def cmd_release(args) -> int:
     return 0
 
 
+def cmd_exercises(args) -> int:
+    """Every exercise of the course: id, notebook, kind and what it asks (``--markdown``: docs/exercises.md)."""
+    from labkit import exercises, notebooks
+
+    rows = exercises.catalogue(notebooks.solutions_dir())
+    if args.markdown:
+        print(exercises.catalogue_markdown(rows), end="")
+        return 0
+    width = max(len(r["notebook"]) for r in rows)
+    for r in rows:
+        print(f"{r['id']:<6} {r['notebook']:<{width}}  {r['kind']:<10} {r['asks']}")
+    thinking = sum(r["kind"] in exercises.THINKING_KINDS for r in rows)
+    print(f"{len(rows)} exercises, {thinking} of a kind that needs thought")
+    return 0
+
+
 def cmd_train(argv: list[str]) -> int:
     from labkit import train
 
@@ -146,9 +162,11 @@ def main(argv: list[str] | None = None) -> int:
     release.add_argument("dir", help="folder to write the release into (new or empty)")
     release.add_argument("--force", action="store_true", help="replace an earlier release in that folder")
     sub.add_parser("train", help="fine-tune as a script, also under torchrun (labkit train --help)", add_help=False)
+    listing = sub.add_parser("exercises", help="list every exercise: id, notebook, kind, what it asks")
+    listing.add_argument("--markdown", action="store_true", help="print the table as docs/exercises.md")
     args = parser.parse_args(argv)
     handler = {"doctor": cmd_doctor, "build-labs": cmd_build_labs, "run": cmd_run, "cleanup": cmd_cleanup,
-               "release": cmd_release}[args.command]
+               "release": cmd_release, "exercises": cmd_exercises}[args.command]
     return handler(args)
 
 

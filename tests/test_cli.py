@@ -57,3 +57,14 @@ def test_run_executes_notebooks_and_summarises(tmp_path, capsys):
 
 def test_run_rejects_missing_notebooks(tmp_path):
     assert cli.main(["run", str(tmp_path / "missing.ipynb")]) == 2
+
+
+def test_exercises_lists_the_catalogue(capsys):
+    from labkit import exercises, notebooks
+
+    assert cli.main(["exercises"]) == 0
+    out = capsys.readouterr().out
+    rows = exercises.catalogue(notebooks.solutions_dir())
+    assert f"{len(rows)} exercises" in out and rows[0]["id"] in out
+    assert cli.main(["exercises", "--markdown"]) == 0
+    assert capsys.readouterr().out == exercises.catalogue_markdown(rows)
