@@ -104,8 +104,10 @@ def main() -> int:
                 print(f"{name}: unexpected statuses {statuses}; see {root}")
                 return 1
             runs[name].append((wall / args.learners, cpu / args.learners))
-    print(f"notebook 00 ({'whole' if args.full else 'pruned to its exercises'}), {args.learners} learners, "
-          f"{args.rounds} rounds, one at a time; {sandbox.status()}\n")
+            print(f"round {round_ + 1}, {name}: {runs[name][-1][0]:.2f} s wall, {runs[name][-1][1]:.2f} s CPU per "
+                  "notebook", flush=True)
+    print(f"\nnotebook 00 ({'whole' if args.full else 'pruned to its exercises'}), {args.learners} learners, "
+          f"{args.rounds} rounds, one at a time, medians; {sandbox.status()}\n")
     print("| grading | wall s per notebook | CPU s per notebook |\n| --- | --- | --- |")
     med = {}
     for name, values in runs.items():

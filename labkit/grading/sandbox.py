@@ -280,10 +280,10 @@ class SandboxSpec:
                  "--perms", "1777", "--size", str(limits.disk_mb * 2**20), "--tmpfs", ROOT]
         for folder in (WORK, HOME, TMP, IPC):
             argv += ["--perms", "1777", "--dir", folder]
-        hosts = Path(connection_file).with_name("hosts")  # localhost and the sandbox's name: nothing else to look up
-        hosts.write_text(f"127.0.0.1\tlocalhost {HOSTNAME}\n::1\tlocalhost ip6-localhost ip6-loopback\n",
-                         encoding="ascii")
-        argv += ["--ro-bind", str(hosts), "/etc/hosts"]
+        for name, text in _etc_files().items():  # names resolve from these files alone: no DNS to wait for
+            path = Path(connection_file).with_name(name)
+            path.write_text(text, encoding="ascii")
+            argv += ["--ro-bind", str(path), f"/etc/{name}"]
         argv += ["--symlink", TMP, "/tmp", "--ro-bind", connection_file, CONNECTION, "--remount-ro", "/",
                  "--chdir", WORK, "--clearenv"]
         for key, value in sorted(self.env.items()):
@@ -298,6 +298,16 @@ class SandboxSpec:
     def settings(self) -> dict:
         """What a grade depends on (part of the re-grade stamp)."""
         return {"limits": asdict(self.limits), "binds": list(self.binds), "env": dict(sorted(self.env.items()))}
+
+
+def _etc_files() -> dict[str, str]:
+    """The sandbox's own /etc/hosts, nsswitch.conf, passwd and group (the host's say more than a learner needs)."""
+    uid = LEARNER_UID if os.geteuid() == 0 else os.getuid()
+    gid = LEARNER_UID if os.geteuid() == 0 else os.getgid()
+    return {"hosts": f"127.0.0.1\tlocalhost {HOSTNAME}\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+            "nsswitch.conf": "passwd: files\ngroup: files\nhosts: files\n",
+            "passwd": f"root:x:0:0:root:/root:/bin/sh\nlearner:x:{uid}:{gid}:learner:{HOME}:/bin/sh\n",
+            "group": f"root:x:0:\nlearner:x:{gid}:\n"}
 
 
 def root_userns() -> tuple[int, subprocess.Popen]:
@@ -394,6 +404,24 @@ def _kernel_manager_class():
                 self.session.send(self._control_socket, msg)
 
         interrupt_kernel = _async_interrupt_kernel  # AsyncKernelManager binds the base class's function here
+
+        async def _async_send_kernel_sigterm(self, restart=False):
+            """To the supervisor, which stops the sandbox and reports (a signal to bubblewrap would kill it
+            unheard)."""
+            if self._alive_child():
+                try:
+                    os.kill(self._child, signal.SIGTERM)
+                    return
+                except ProcessLookupError:
+                    return
+            await super()._async_send_kernel_sigterm(restart)
+
+        def _alive_child(self) -> bool:
+            try:
+                return bool(self._child) and (self._pidns is None
+                                              or os.stat(f"/proc/{self._child}/ns/pid").st_ino == self._pidns)
+            except OSError:
+                return False
 
         def exit_code(self) -> int | None:
             process = getattr(self.provisioner, "process", None) if self.provisioner else None

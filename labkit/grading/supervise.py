@@ -196,17 +196,28 @@ def _stop_all():
             return
 
 
+def _report(what, started):
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    _say(f"the kernel {what} after {time.monotonic() - started:.1f} s, {used.ru_utime + used.ru_stime:.1f} s of CPU")
+
+
 def main(argv):
     settings, command = _parse(argv)
     _non_dumpable()
-    signal.signal(signal.SIGTERM, lambda *_: (_stop_all(), os._exit(1)))
+    started = time.monotonic()
+
+    def terminate(*_):  # from the grader, when the kernel does not exit on its own
+        _stop_all()
+        _report("was stopped by the grader", started)
+        os._exit(1)
+
+    signal.signal(signal.SIGTERM, terminate)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     memory = int(settings["memory-mb"]) * 2**20
     processes = int(settings["processes"])
     nproc = int(settings.get("nproc") or processes + 1)
     learner = (int(settings["learner-uid"]), int(settings["learner-gid"])) if settings.get("learner-uid") else None
     file_size = int(settings["file-mb"]) * 2**20
-    started = time.monotonic()
     deadline = started + float(settings["wall-s"])
     _cache_layer(settings["cache-from"], settings["cache-to"])
     kernel = _start(command, (memory, nproc, file_size), learner)
@@ -223,9 +234,7 @@ def main(argv):
                 status = code
         if status is not None:
             _stop_all()
-            used = resource.getrusage(resource.RUSAGE_CHILDREN)
-            _say(f"the kernel exited ({os.waitstatus_to_exitcode(status)}) after "
-                 f"{time.monotonic() - started:.1f} s, {used.ru_utime + used.ru_stime:.1f} s of CPU")
+            _report(f"exited ({os.waitstatus_to_exitcode(status)})", started)
             return 0 if os.waitstatus_to_exitcode(status) == 0 else 1
         count, tasks, resident, pids = _usage()
         if count > processes or tasks > processes:
