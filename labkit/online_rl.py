@@ -24,7 +24,6 @@ import contextlib
 import copy
 import re
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -466,39 +465,12 @@ def rloo_config(output_dir, **overrides):
     return _trainer_args("rloo", output_dir, overrides)
 
 
-class RunTimer:
-    """A transformers ``TrainerCallback`` for online RL runs: a progress bar showing the reward and the KL,
-    and the wall-clock and CPU seconds of every optimizer step (``wall``, ``cpu``)."""
+def RunTimer(desc: str):  # noqa: N802  (a callback factory, named like the class it returns)
+    """Notebook 06's :class:`~labkit.preference.StepTimer` for online RL runs: the bar shows the reward and the KL;
+    ``wall`` and ``cpu`` hold every optimizer step's seconds."""
+    from labkit.preference import StepTimer
 
-    def __new__(cls, desc: str):
-        from tqdm.auto import tqdm
-        from transformers import TrainerCallback
-
-        class _RunTimer(TrainerCallback):
-            def __init__(self):
-                self.wall: list[float] = []
-                self.cpu: list[float] = []
-                self.bar = None
-
-            def on_train_begin(self, args, state, control, **kwargs):
-                self.bar = tqdm(total=state.max_steps, desc=desc, unit="step")
-
-            def on_step_begin(self, args, state, control, **kwargs):
-                self._start = (time.perf_counter(), time.process_time())
-
-            def on_step_end(self, args, state, control, **kwargs):
-                self.wall.append(time.perf_counter() - self._start[0])
-                self.cpu.append(time.process_time() - self._start[1])
-                self.bar.update(1)
-
-            def on_log(self, args, state, control, logs=None, **kwargs):
-                if logs and "reward" in logs:
-                    self.bar.set_postfix(reward=f"{logs['reward']:.2f}", kl=f"{logs.get('kl', 0.0):.3f}")
-
-            def on_train_end(self, args, state, control, **kwargs):
-                self.bar.close()
-
-        return _RunTimer()
+    return StepTimer(desc, show={"reward": "reward", "kl": "kl"})
 
 
 def train(kind: str, model, tokenizer, reward_funcs, dataset, output_dir, lora=None, reward_weights=None,

@@ -211,12 +211,15 @@ class StepTimer:
 
     ``wall`` and ``cpu`` hold wall-clock and CPU (process) seconds per step; ``logs`` the trainer's log
     of every step (trl's loss and reward metrics). CPU seconds are less inflated than wall-clock ones
-    when other programs share the machine.
+    when other programs share the machine. ``show`` names the logged metrics the bar displays, keyed by the
+    label it gives them (DPO: its loss and margin; online RL, notebook 07: the reward and the KL).
     """
 
-    def __new__(cls, desc: str = "DPO"):
+    def __new__(cls, desc: str = "DPO", show: dict[str, str] | None = None):
         from tqdm.auto import tqdm
         from transformers import TrainerCallback
+
+        shown = show or {"loss": "loss", "margin": "rewards/margins"}
 
         class _StepTimer(TrainerCallback):
             def __init__(self):
@@ -237,9 +240,9 @@ class StepTimer:
                 self.bar.update(1)
 
             def on_log(self, args, state, control, logs=None, **kwargs):
-                if logs and "loss" in logs:
+                if logs and any(key in logs for key in shown.values()):
                     self.logs.append({"step": state.global_step, **logs})
-                    self.bar.set_postfix(loss=f"{logs['loss']:.3f}", margin=f"{logs.get('rewards/margins', 0):.3f}")
+                    self.bar.set_postfix({label: f"{logs.get(key, 0.0):.3f}" for label, key in shown.items()})
 
             def on_train_end(self, args, state, control, **kwargs):
                 self.bar.close()

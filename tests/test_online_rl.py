@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from llm_helpers import tiny_llama  # tests/ is on sys.path under pytest
 
 from labkit import config, online_rl
 
@@ -24,16 +25,7 @@ def tokenizer():
     return tok
 
 
-def _tiny_llm(tokenizer):
-    """A 2-layer Llama with SmolLM2's vocabulary: random weights, seconds to train, the LLM's code paths."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-                      pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-                      bos_token_id=tokenizer.bos_token_id)
-    return LlamaForCausalLM(cfg).eval()
+_tiny_llm = tiny_llama  # tests/llm_helpers.py
 
 
 # --- the answer checker -----------------------------------------------------------------------------------------
