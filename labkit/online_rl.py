@@ -7,10 +7,11 @@ trl does the training (``GRPOTrainer``, ``RLOOTrainer``); this module holds only
   (GRPO: each completion against the mean of its own group), :func:`rloo_advantages` (RLOO: against the
   mean of the *other* completions), :func:`k3_kl` (the per-token KL estimate GRPO adds to its loss);
 * rewards in trl's signature: :func:`text_reward` adapts any text scorer (the detox classifier of
-  notebook 05) to ``reward(prompts, completions, **columns) -> list[float]`` and records what it scored,
-  :func:`tone_reward` does the same for a rule on (text, tone); :func:`parse_answer`, :func:`answer_reward`
-  and :func:`format_reward` are the verifiable rewards of the word-problem section, robust to malformed
-  model output; :func:`friendly_words` and :func:`keyword_bonus` are the loophole of the reward-hacking section;
+  notebook 05) to ``reward(prompts, completions, **columns) -> list[float]``, :func:`tone_reward` a rule on
+  (text, tone), and :func:`recorded` keeps what any reward function scored (:func:`flat_groups` reads it);
+* the verifiable rewards of the word-problem section, robust to malformed model output: :func:`parse_answer`,
+  :func:`answer_reward`, :func:`format_reward`;
+* the loophole of the reward-hacking section: :func:`friendly_words`, :func:`keyword_bonus`;
 * the data (:func:`load_detox_prompts`, :func:`load_arithmetic`, :func:`chat_dataset`, :func:`reasoning_prompt`);
 * short runs of either trainer with a progress bar, seconds per step and peak memory (:func:`train`,
   :class:`RunTimer`, :func:`peak_memory`) and their logs (:func:`training_log`, :func:`last_batch`);
@@ -63,13 +64,13 @@ SETTINGS: dict[str, dict] = {
         "lora": {"r": 8, "lora_alpha": 16, "target_modules": ["q_proj", "v_proj"]},
         "detox": {"max_steps": 4, "per_device_train_batch_size": 4, "num_generations": 4,
                   "max_completion_length": 16, "learning_rate": 3e-3, "beta": 0.04},
-        "detox_eval": {"samples": 1, "max_new_tokens": 16},
+        "detox_eval": {"samples": 2, "max_new_tokens": 16},
         "reasoning": {"max_steps": 2, "per_device_train_batch_size": 4, "num_generations": 4,
                       "max_completion_length": 16, "learning_rate": 3e-3, "beta": 0.0},
         "reasoning_eval": {"problems": 20, "max_new_tokens": 16},  # notebook 10's tiny share of the problems
         "format_weight": 0.2,
         # the openings of replies (where greetings and thanks sit), larger groups: cheap steps, more variety
-        "hacking": {"max_steps": 5, "per_device_train_batch_size": 8, "num_generations": 8,
+        "hacking": {"max_steps": 4, "per_device_train_batch_size": 8, "num_generations": 8,
                     "max_completion_length": 8, "learning_rate": 3e-3, "beta": 0.04},
         "bonus": 2.0,
         "ppo_steps": 3, "ppo_eval": {"prompts": 32, "samples": 1},
@@ -157,26 +158,46 @@ def completion_text(completion) -> str:
     raise TypeError(f"A completion is a string or a list of chat messages, not {type(completion).__name__}.")
 
 
+def recorded(reward_fn: Callable, name: str | None = None) -> Callable:
+    """Wrap a trl reward function so it keeps every call in ``.history``: what it was asked to score, and its answer.
+
+    Each entry is a dict with ``prompts``, ``completions`` (as texts) and ``rewards``, in trl's order (the
+    completions of one prompt next to each other). The wrapper keeps the function's name, which trl logs under.
+    """
+    def reward(prompts, completions, **kwargs):
+        values = [float(v) for v in reward_fn(prompts=prompts, completions=completions, **kwargs)]
+        if len(values) != len(completions):
+            raise ValueError(f"The reward function returned {len(values)} values for {len(completions)} completions.")
+        reward.history.append({"prompts": list(prompts), "completions": [completion_text(c) for c in completions],
+                               "rewards": values})
+        return values
+
+    reward.__name__ = reward.__qualname__ = name or reward_fn.__name__
+    reward.history = []
+    return reward
+
+
 def text_reward(score: Callable[[list[str]], Sequence[float]], name: str) -> Callable:
     """Adapt a scorer of texts (e.g. notebook 05's ``RewardModel``) to trl's reward-function signature.
 
     trl calls ``reward(prompts=..., completions=..., **dataset_columns)`` once per batch and expects one
     float per completion. The returned function scores the completions' texts (not the prompts: the
-    detox classifier judges what the model wrote) and keeps every call in ``.history`` - a list of dicts
-    with ``prompts``, ``completions`` (texts) and ``rewards`` - so a notebook can look at what was scored.
+    detox classifier judges what the model wrote) and, like :func:`recorded`, keeps every call in ``.history``.
     ``name`` becomes the function's ``__name__``: trl logs ``rewards/<name>/mean`` under it.
     """
-    def reward(prompts, completions, **kwargs):
-        texts = [completion_text(c) for c in completions]
-        values = [float(v) for v in score(texts)]
-        if len(values) != len(texts):
-            raise ValueError(f"The scorer returned {len(values)} values for {len(texts)} completions.")
-        reward.history.append({"prompts": list(prompts), "completions": texts, "rewards": values})
-        return values
+    def scored(prompts, completions, **kwargs):
+        return score([completion_text(c) for c in completions])
 
-    reward.__name__ = reward.__qualname__ = name
-    reward.history = []
-    return reward
+    return recorded(scored, name)
+
+
+def flat_groups(history: Sequence[dict], group_size: int) -> float:
+    """The share of a run's groups in which every completion got the same reward: groups that taught nothing."""
+    flat = [len(set(call["rewards"][start:start + group_size])) == 1 for call in history
+            for start in range(0, len(call["rewards"]), group_size)]
+    if not flat:
+        raise ValueError("The reward function was never called: train first.")
+    return sum(flat) / len(flat)
 
 
 # Warm and upbeat words: the vocabulary of the course's reward-hacking example ("most amazing, wonderful product").

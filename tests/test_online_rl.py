@@ -131,6 +131,17 @@ def test_text_reward_scores_texts_and_records_every_call():
         broken(prompts=["p", "p"], completions=["a", "b"])
 
 
+def test_recorded_keeps_a_reward_functions_calls_and_counts_flat_groups():
+    answers = online_rl.recorded(online_rl.answer_reward)
+    assert answers.__name__ == "answer_reward"
+    completions = ["The answer is 5.", "The answer is 6.", "no", "The answer is 4 or 5."]
+    assert answers(prompts=["q1", "q1", "q2", "q2"], completions=completions, answer=[5, 5, 4, 4]) == [1, 0, 0, 0]
+    assert answers.history[0]["rewards"] == [1.0, 0.0, 0.0, 0.0]
+    assert online_rl.flat_groups(answers.history, 2) == 0.5  # q2's group: both wrong, nothing to learn
+    with pytest.raises(ValueError, match="never called"):
+        online_rl.flat_groups([], 2)
+
+
 def test_friendly_words_and_the_loophole():
     assert online_rl.friendly_words("Thank you, thanks! I'm so sorry. Hoping for the best.") == 5
     assert online_rl.friendly_words("Stop whining.") == 0 and online_rl.friendly_words(None) == 0
