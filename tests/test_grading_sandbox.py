@@ -148,10 +148,12 @@ exec(next("".join(c["source"]) for c in cells if "training_gb =" in "".join(c["s
         "hoarder": [(first, "blob = bytearray(2 * 2**30)"),
                     (second, "with open('fill.bin', 'wb') as handle:\n    while True:\n"
                              "        handle.write(b'\\0' * 2**20)")],
-        # six processes, each under the memory limit, over it together
-        "memhogs": [(first, "import os, time\nfor _ in range(6):\n    if os.fork() == 0:\n"
-                            "        block = bytearray(400 * 2**20)\n"
-                            "        block[::4096] = b'x' * len(range(0, len(block), 4096))\n"
+        # eight processes, each under the memory limit (what a copy of the kernel has room for), over it together
+        "memhogs": [(first, "import os, time\nfor _ in range(8):\n    if os.fork() == 0:\n        blocks = []\n"
+                            "        try:\n            for _ in range(8):\n"
+                            "                blocks.append(bytearray(50 * 2**20))\n"
+                            "                blocks[-1][::4096] = b'x' * len(range(0, 50 * 2**20, 4096))\n"
+                            "        except MemoryError:\n            pass\n"
                             "        time.sleep(60)\n        os._exit(0)\ntime.sleep(60)")],
         "hider": [(second, "_right = zero_memory_gb\n\ndef zero_memory_gb(n_params, n_gpus, stage):\n"
                            "    return 0.0 if n_gpus == 3 else _right(n_params, n_gpus, stage)")],
@@ -240,7 +242,7 @@ def test_the_grader_survives_and_grades_every_attack(hostile_class):
         "cheat": ("error", "pass"),  # no solutions in reach
         "forkbomb": ("limit", "blocked"),  # forks refused at the limit: the sandbox is stopped
         "hoarder": ("limit", "limit"),  # MemoryError, then a full disk: the kernel lives on after both
-        "memhogs": ("limit", "blocked"),  # six processes over the limit together: the sandbox was stopped
+        "memhogs": ("limit", "blocked"),  # processes over the limit together: the sandbox was stopped
         "hider": ("pass", "fail"),
     }
     assert got["cheat"][first][1].startswith("FileNotFoundError: no solution notebook in reach")
@@ -460,9 +462,25 @@ def test_the_kits_hidden_checks_pass_on_the_solution():
 # --------------------------------------------------------------------------------------------------
 # labkit release
 # --------------------------------------------------------------------------------------------------
-def test_a_release_has_no_solutions_and_no_hidden_checks(tmp_path, capsys):
+def kit_copy(root: Path) -> Path:
+    """The instructor's kit as it would be committed: this one's solutions, with labs built from them."""
+    import shutil
+
+    kit = root / "kit"
+    for name in ("labkit", "data", "configs", "solutions", "instructor"):
+        shutil.copytree(ROOT / name, kit / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for name in ("pyproject.toml", "environment.yml", ".ci/constraints.txt"):
+        (kit / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, kit / name)
+    notebooks.build_labs(kit / "solutions", kit / "labs")
+    return kit
+
+
+def test_a_release_has_no_solutions_and_no_hidden_checks(tmp_path, capsys, monkeypatch):
     from labkit import cli
 
+    kit = kit_copy(tmp_path)
+    monkeypatch.setattr(config, "REPO_ROOT", kit)
     dest = tmp_path / "release"
     assert cli.main(["release", str(dest)]) == 0
     assert "no solutions/, no hidden checks" in capsys.readouterr().out
@@ -470,10 +488,10 @@ def test_a_release_has_no_solutions_and_no_hidden_checks(tmp_path, capsys):
     assert {"labs", "labkit", "data", "README.md", "pyproject.toml", release.MANIFEST} <= names
     assert not names & {"solutions", "instructor", "tests", "docs", "bench", "tools"}
     assert sorted(p.name for p in (dest / "labs").glob("*.ipynb")) == sorted(
-        p.name for p in (ROOT / "labs").glob("*.ipynb"))
-    hidden = {p.read_bytes() for p in (ROOT / "instructor").rglob("*.py")}
-    assert not any(p.read_bytes() in hidden for p in dest.rglob("*") if p.is_file())
-    assert release.check_release(dest, ROOT) == []
+        p.name for p in (kit / "solutions").glob("*.ipynb"))
+    hidden = {p.read_bytes() for p in (kit / "instructor").rglob("*.py")}
+    assert hidden and not any(p.read_bytes() in hidden for p in dest.rglob("*") if p.is_file())
+    assert release.check_release(dest, kit) == []
     assert "pytest --nbmake labs/00_lifecycle.ipynb" in (dest / "README.md").read_text(encoding="utf-8")
     # a learner's kit carries no solutions for REPO_ROOT / "solutions" to find
     code = "import labkit.config as c\nprint(c.REPO_ROOT, (c.REPO_ROOT / 'solutions').exists())"
@@ -485,6 +503,10 @@ def test_a_release_has_no_solutions_and_no_hidden_checks(tmp_path, capsys):
     assert cli.main(["release", str(dest)]) == 2
     assert "--force" in capsys.readouterr().err
     assert cli.main(["release", str(dest), "--force"]) == 0
-    (dest / "labs" / NB).write_bytes((ROOT / "solutions" / NB).read_bytes())
-    assert any("holds a solution" in p or "is a solution notebook" in p for p in release.check_release(dest, ROOT))
-    assert cli.main(["release", str(ROOT / "labs" / "x")]) == 2
+    (dest / "labs" / NB).write_bytes((kit / "solutions" / NB).read_bytes())
+    assert any("holds a solution" in p or "is a solution notebook" in p for p in release.check_release(dest, kit))
+    assert cli.main(["release", str(kit / "labs" / "x")]) == 2
+    (kit / "solutions" / NB).write_text((kit / "solutions" / NB).read_text(encoding="utf-8").replace(
+        "Exercise 00.1", "Exercise 00.1 (changed)", 1), encoding="utf-8")
+    assert cli.main(["release", str(tmp_path / "stale")]) == 2
+    assert "labs/ is out of date for 00_lifecycle.ipynb" in capsys.readouterr().err
