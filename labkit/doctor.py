@@ -84,6 +84,9 @@ def doctor_report() -> list[tuple[str, str]]:
     built = sorted(p.name for p in cache.iterdir() if p.is_dir() and not p.name.startswith("."))
     rows.append(("labkit cache", f"{cache} ({len(built)} artifacts: {', '.join(built) or 'none yet'})"))
     rows.append(("network guard", "on (loopback only)" if os.environ.get("LABKIT_NO_NETWORK") else "off"))
+    from labkit.grading import sandbox
+
+    rows.append(("grading sandbox", sandbox.status()))
     return rows
 
 

@@ -28,9 +28,9 @@ FLOORS = [
      "labkit.online_rl", "labkit.optimization", "labkit.rag", "labkit.agents", "labkit.sagemaker", "labkit.train",
      "labkit.architectures", "labkit.benchmarks", "labkit.optimize", "labkit.emulator"},
     # 5: what grades and runs the chapters
-    {"labkit.checks", "labkit.notebooks", "labkit.doctor"},
+    {"labkit.checks", "labkit.notebooks"},
     # 6: the grader and the command line
-    {"labkit.grading", "labkit.grade", "labkit.cli"},
+    {"labkit.grading", "labkit.grade", "labkit.doctor", "labkit.cli"},
 ]
 
 
