@@ -839,18 +839,24 @@ def peak_memory(device=None):
 
 @dataclass
 class FineTuneRun:
-    """A short LoRA run: loss per step, seconds per step, and the memory the steps needed."""
+    """A short LoRA run: loss per step, seconds per step (wall clock and this process's CPU), the memory it needed."""
 
     losses: list[float]
     seconds: list[float]
+    cpu_seconds: list[float]
     memory: PeakMemory
     trainable: int
     state_bytes: int = 0  # trainable weights + their gradients + AdamW's two moments, counted at the last step
 
     @property
     def seconds_per_step(self) -> float:
-        """Median seconds per step, the first (warm-up) step left out when there are more."""
+        """Median wall-clock seconds per step, the first (warm-up) step left out when there are more."""
         return float(np.median(self.seconds[1:] if len(self.seconds) > 1 else self.seconds))
+
+    @property
+    def cpu_seconds_per_step(self) -> float:
+        """Median CPU seconds of this process per step (steady on a shared machine; not a GPU's time)."""
+        return float(np.median(self.cpu_seconds[1:] if len(self.cpu_seconds) > 1 else self.cpu_seconds))
 
 
 def train_lora(model, tokenizer, examples: list[dict], steps: int, batch_size: int, learning_rate: float,
@@ -858,20 +864,21 @@ def train_lora(model, tokenizer, examples: list[dict], steps: int, batch_size: i
     """Train a peft model's trainable parameters (the LoRA adapters) for ``steps`` AdamW steps; time and measure it.
 
     Batches take the examples in order (the same batches for every model given the same list). Each step's
-    wall-clock time and the peak memory of the whole loop (:func:`peak_memory`) are recorded; afterwards the bytes
-    of the trainable weights, their gradients and the optimizer's moments are counted from the tensors themselves.
+    wall-clock and CPU time and the peak memory of the whole loop (:func:`peak_memory`) are recorded; at the last
+    step the bytes of the trainable weights, their gradients and the optimizer's moments are counted from the
+    tensors themselves.
     """
     torch.manual_seed(seed)
     device = _model_device(model)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=learning_rate)
     model.train()
-    losses, seconds = [], []
+    losses, seconds, cpu_seconds = [], [], []
     with peak_memory(device) as memory:
         for step in tqdm(range(steps), desc=desc, disable=not progress, leave=False):
             chosen = [examples[(step * batch_size + k) % len(examples)] for k in range(batch_size)]
             batch = {k: v.to(device) for k, v in collate_causal(chosen, _pad_id(tokenizer)).items()}
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             loss = model(**batch).loss
             loss.backward()
             optimizer.step()
@@ -883,9 +890,10 @@ def train_lora(model, tokenizer, examples: list[dict], steps: int, batch_size: i
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             seconds.append(time.perf_counter() - start)
+            cpu_seconds.append(time.process_time() - start_cpu)
             losses.append(loss.item())
     model.eval()
-    return FineTuneRun(losses, seconds, memory, sum(p.numel() for p in trainable), state_bytes)
+    return FineTuneRun(losses, seconds, cpu_seconds, memory, sum(p.numel() for p in trainable), state_bytes)
 
 
 # --- one table for every variant ---------------------------------------------------------------------

@@ -340,7 +340,7 @@ def test_4bit_model_sizes_and_a_qlora_step_against_lora(tmp_path):
         runs[name] = optimization.train_lora(tuned, tokenizer, examples, steps=4, batch_size=2, learning_rate=1e-2,
                                              progress=False)
     for run in runs.values():
-        assert len(run.losses) == len(run.seconds) == 4 and run.losses[-1] < run.losses[0]
+        assert len(run.losses) == len(run.seconds) == len(run.cpu_seconds) == 4 and run.losses[-1] < run.losses[0]
         assert run.state_bytes == 16 * run.trainable  # fp32 adapters, their gradients, AdamW's two moments
     assert runs["LoRA"].trainable == runs["QLoRA"].trainable
     assert runs["LoRA"].losses[0] != runs["QLoRA"].losses[0]  # the 4-bit base computes a different first loss
