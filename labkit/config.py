@@ -33,6 +33,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # only). `make test` (through `python -m labkit.config offline-env`), the grader's kernels and the tests use it.
 OFFLINE_ENV: dict[str, str] = {
     "LABKIT_PROFILE": "tiny",
+    "LABKIT_SIZES": "full",  # the tiny profile's own sizes (LABKIT_SIZES=smoke would shrink them further)
     "LABKIT_NO_NETWORK": "1",
     "HF_HUB_OFFLINE": "1",
     "HF_DATASETS_OFFLINE": "1",

@@ -6,23 +6,22 @@ shrinks every count while keeping the course ids and code path (the ``course_env
 
 What runs, and why this much (the suite's CPU budget allows ~150 s for all of it):
 
-* every loader, in one process: the six roles by hub id, their tokenizers, label names and chat template, the
-  data set in the hub copy's CSV layout, the ``auto`` probe reaching the loopback hub (cheap: ~10 s);
-* notebooks 01 and 02 top to bottom in the course profile (their cells are where the course path differed and
+* notebooks 01 and 02 top to bottom, each in its own kernel (their cells are where the course path differed and
   crashed: tokenizers by hub id, the masked LM's accuracy, the greedy answer's least certain step);
-* every other notebook's set-up: its cells from the top through the first one that loads a role, all in one kernel
-  (imports paid once). Those cells load by hub id and read the course sizes and settings. Two set-ups are cut
-  short because their first loading cell does fixed-size work that ``LABKIT_SIZES`` does not reach
-  (:data:`STOP_BEFORE_LOADING`); running every notebook whole in the course profile costs several minutes of CPU,
-  more than the budget.
+* one more kernel for the rest, so imports are paid once: first every loader (the six roles by hub id, their
+  tokenizers, label names and chat template, the data set in the hub copy's CSV layout, the ``auto`` probe
+  reaching the loopback hub), then every other notebook's set-up - its cells from the top through the first one
+  that loads a role - with a fresh namespace for each. Those cells load by hub id and read the course sizes and
+  settings. Two set-ups stop before their first loading cell, which does fixed-size work ``LABKIT_SIZES`` does
+  not reach (:data:`STOP_BEFORE_LOADING`). Running every notebook whole in the course profile costs several
+  minutes of CPU, more than the budget.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
@@ -30,6 +29,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = ROOT / "solutions"
+RUN_IN_FULL = ("01_pretraining", "02_prompts")
+# Set-ups cut short, run up to (not including) their first loading cell: that cell does fixed-size work the size
+# override does not shrink. Their owners can size it with config.size and drop the entry.
+STOP_BEFORE_LOADING = {
+    "06_preference": "its first loading cell scores all 30 held-out preference pairs with the LLM (~35 CPU s)",
+    "08_optimization": "its first cell embeds 800 training dialogues whatever the sizes (~50 CPU s)",
+}
+LOADS = re.compile(r"\b(load_(summarizer|llm|embedder|reward_model|dialogsum|masked_lm|encoder|tokenizer)"
+                   r"|instruct_summarizer)\(")
 
 PROBE = r"""
 import json
@@ -63,13 +71,57 @@ print("FACTS " + json.dumps(facts))
 """
 
 
+def set_up_cells(path: Path) -> list[str]:
+    """A notebook's code cells from the top through its first cell that loads a role (see STOP_BEFORE_LOADING)."""
+    code = [cell.source for cell in nbformat.read(path, as_version=4).cells if cell.cell_type == "code"]
+    first = next((i for i, source in enumerate(code) if LOADS.search(source)), len(code) - 1)
+    return code[:first] if path.stem in STOP_BEFORE_LOADING else code[:first + 1]
+
+
+def _execute(nb, env, timeout: int = 900, allow_errors: bool = False):
+    from nbclient import NotebookClient
+
+    NotebookClient(nb, timeout=timeout, startup_timeout=600, kernel_name="python3", allow_errors=allow_errors,
+                   resources={"metadata": {"path": str(SOLUTIONS)}}).execute(env=env)
+    return nb
+
+
+def _text(nb) -> str:
+    return "\n".join(out.get("text", "") for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs)
+
+
+def _errors(nb) -> list[str]:
+    """Each error a cell raised: where it comes from, the exception and the end of its traceback."""
+    return [f"{cell.metadata.get('origin', '?')}: {out['ename']}: {out['evalue']}\n"
+            + "\n".join(out["traceback"])[-2000:]
+            for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs if out["output_type"] == "error"]
+
+
 @pytest.fixture(scope="module")
-def loaded(course_env):
-    """Run every loader once in a fresh process with the course environment; the facts it reports, as a dict."""
-    done = subprocess.run([sys.executable, "-c", PROBE], env=course_env, cwd=ROOT, capture_output=True, text=True,
-                          timeout=600)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("FACTS ")]
-    assert done.returncode == 0 and lines, f"the loaders failed in the course profile:\n{done.stderr[-4000:]}"
+def course_kernel(course_env):
+    """One kernel in the course environment: every loader (:data:`PROBE`), then every other notebook's set-up.
+
+    Errors do not stop the run (each notebook's set-up is judged on its own); cells carry their origin.
+    """
+    combined = nbformat.v4.new_notebook()
+    probe = nbformat.v4.new_code_cell(PROBE)
+    probe.metadata["origin"] = "the loaders"
+    combined.cells.append(probe)
+    for path in sorted(p for p in SOLUTIONS.glob("[0-9][0-9]_*.ipynb") if p.stem not in RUN_IN_FULL):
+        combined.cells.append(nbformat.v4.new_code_cell(f"%reset -f\nprint('set-up of {path.stem}')"))
+        for i, source in enumerate(set_up_cells(path)):
+            cell = nbformat.v4.new_code_cell(source)
+            cell.metadata["origin"] = f"{path.name}, code cell {i}"
+            combined.cells.append(cell)
+    return _execute(combined, course_env, allow_errors=True)
+
+
+@pytest.fixture(scope="module")
+def loaded(course_kernel):
+    """What every loader reported in the course profile, as a dict."""
+    lines = [line for out in course_kernel.cells[0].outputs for line in out.get("text", "").splitlines()
+             if line.startswith("FACTS ")]
+    assert lines, "the loaders failed in the course profile:\n" + "\n".join(_errors(course_kernel)[:1])
     return json.loads(lines[-1][len("FACTS "):])
 
 
@@ -103,59 +155,30 @@ def test_loaded_models_keep_the_course_contract(loaded):
     assert len(loaded["tokenizers"]) == 3
 
 
-def _execute(nb, env, timeout: int = 900):
-    from nbclient import NotebookClient
-
-    NotebookClient(nb, timeout=timeout, startup_timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(SOLUTIONS)}}).execute(env=env)
-    return nb
-
-
-def _text(nb) -> str:
-    return "\n".join(out.get("text", "") for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs)
-
-
-@pytest.mark.parametrize("name", ["01_pretraining", "02_prompts"])
+@pytest.mark.parametrize("name", RUN_IN_FULL)
 def test_notebook_runs_top_to_bottom_in_the_course_profile(name, course_env):
     nb = _execute(nbformat.read(SOLUTIONS / f"{name}.ipynb", as_version=4), course_env)
     banner = _text(nb)
     assert "labkit profile: course" in banner and "sizes: smoke" in banner
 
 
-# Set-ups cut short, run up to (not including) their first loading cell: that cell does fixed-size work the size
-# override does not shrink. Their owners can size it with config.size and drop the entry.
-STOP_BEFORE_LOADING = {
-    "06_preference": "its first loading cell scores all 30 held-out preference pairs with the LLM (~35 CPU s)",
-    "08_optimization": "its first cell embeds 800 training dialogues whatever the sizes (~50 CPU s)",
-}
-LOADS = re.compile(r"\b(load_(summarizer|llm|embedder|reward_model|dialogsum|masked_lm|encoder|tokenizer)"
-                   r"|instruct_summarizer)\(")
-RUN_IN_FULL = ("01_pretraining", "02_prompts")
+def test_every_other_notebooks_set_up_runs_in_the_course_profile(course_kernel):
+    errors = _errors(course_kernel)
+    assert not errors, "fails in the course profile:\n" + "\n\n".join(errors)
+    text = _text(course_kernel)
+    others = sorted(p.stem for p in SOLUTIONS.glob("[0-9][0-9]_*.ipynb") if p.stem not in RUN_IN_FULL)
+    assert "labkit profile: course" in text and all(f"set-up of {name}" in text for name in others)
 
 
-def set_up_cells(path: Path) -> list[str]:
-    """A notebook's code cells from the top through its first cell that loads a role (see STOP_BEFORE_LOADING)."""
-    code = [cell.source for cell in nbformat.read(path, as_version=4).cells if cell.cell_type == "code"]
-    first = next((i for i, source in enumerate(code) if LOADS.search(source)), len(code) - 1)
-    return code[:first] if path.stem in STOP_BEFORE_LOADING else code[:first + 1]
+def test_the_tiny_only_guard_exempts_these_kernels_and_nothing_else(course_kernel, stand_in_hub):
+    from conftest import COURSE_KERNEL_PURPOSE, exempt_course_kernel  # tests/ is on sys.path under pytest
 
-
-def test_every_other_notebooks_set_up_runs_in_the_course_profile(course_env):
-    from nbclient.exceptions import CellExecutionError
-
-    notebooks = sorted(p for p in SOLUTIONS.glob("[0-9][0-9]_*.ipynb") if p.stem not in RUN_IN_FULL)
-    combined = nbformat.v4.new_notebook()
-    for path in notebooks:
-        combined.cells.append(nbformat.v4.new_code_cell(f"%reset -f\nprint('set-up of {path.stem}')"))
-        for i, source in enumerate(set_up_cells(path)):
-            cell = nbformat.v4.new_code_cell(source)
-            cell.metadata["origin"] = f"{path.name}, code cell {i}"
-            combined.cells.append(cell)
-    try:
-        _execute(combined, course_env)
-    except CellExecutionError as err:
-        failed = next((c for c in combined.cells if any(o.get("output_type") == "error" for o in c.outputs)), None)
-        where = failed.metadata.get("origin", "?") if failed is not None else "?"
-        pytest.fail(f"{where} fails in the course profile:\n{str(err)[-3000:]}")
-    text = _text(combined)
-    assert "labkit profile: course" in text and all(f"set-up of {p.stem}" in text for p in notebooks)
+    logged = [line.split() for line in Path(os.environ["LABKIT_PROFILE_LOG"]).read_text().splitlines()]
+    ours = [line for line in logged if line[2:3] == ["kernel"] and line[1] == "course"]
+    assert ours and all(exempt_course_kernel(line) for line in ours)
+    assert ours[0][3:] == [COURSE_KERNEL_PURPOSE, stand_in_hub.endpoint]
+    pid = ours[0][0]
+    assert not exempt_course_kernel([pid, "course", "kernel", "-", stand_in_hub.endpoint])  # not started by us
+    assert not exempt_course_kernel([pid, "course", "kernel", COURSE_KERNEL_PURPOSE, "https://huggingface.co"])
+    assert not exempt_course_kernel([pid, "tiny", "kernel", COURSE_KERNEL_PURPOSE, stand_in_hub.endpoint])
+    assert not exempt_course_kernel([pid, "course", "kernel"])
