@@ -246,7 +246,7 @@ def train(model, tokenizer, train_dataset, output_dir: str | Path, learning_rate
         per_device_train_batch_size=batch_size, logging_steps=logging_steps,
         save_strategy="steps", save_steps=save_steps or max(1, max_steps // 4), save_total_limit=2,
         warmup_steps=warmup_steps, seed=seed, data_seed=seed, report_to="none",
-        use_cpu=config.device().type == "cpu", bf16=config.supports_bf16(), dataloader_num_workers=0,
+        dataloader_num_workers=0, **config.trainer_device_args(),
         **arguments,
     )
     trainer = Seq2SeqTrainer(model=model, args=args, train_dataset=train_dataset,

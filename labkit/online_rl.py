@@ -45,7 +45,7 @@ SETTINGS: dict[str, dict] = {
         # the detox runs: GRPO and RLOO get the same prompts, steps, group size, learning rate and beta
         "detox": {"max_steps": 60, "per_device_train_batch_size": 32, "num_generations": 8,
                   "max_completion_length": 48, "learning_rate": 2e-5, "beta": 0.04},
-        "detox_eval": {"samples": 4, "max_new_tokens": 48},  # every held-out prompt, this many samples each
+        "detox_eval": {"prompts": 24, "samples": 4, "max_new_tokens": 48},  # all 24 held-out prompts
         # verifiable rewards on word problems: exact answer + format, chains of thought
         "reasoning": {"max_steps": 200, "per_device_train_batch_size": 32, "num_generations": 8,
                       "max_completion_length": 256, "learning_rate": 1e-5, "beta": 0.0},
@@ -64,16 +64,16 @@ SETTINGS: dict[str, dict] = {
         "lora": {"r": 8, "lora_alpha": 16, "target_modules": ["q_proj", "v_proj"]},
         "detox": {"max_steps": 4, "per_device_train_batch_size": 4, "num_generations": 4,
                   "max_completion_length": 16, "learning_rate": 3e-3, "beta": 0.04},
-        "detox_eval": {"samples": 2, "max_new_tokens": 16},
+        "detox_eval": {"prompts": 16, "samples": 2, "max_new_tokens": 16},
         "reasoning": {"max_steps": 2, "per_device_train_batch_size": 4, "num_generations": 4,
                       "max_completion_length": 16, "learning_rate": 3e-3, "beta": 0.0},
         "reasoning_eval": {"problems": 20, "max_new_tokens": 16},  # notebook 10's tiny share of the problems
         "format_weight": 0.2,
         # the openings of replies (where greetings and thanks sit), larger groups: cheap steps, more variety
-        "hacking": {"max_steps": 4, "per_device_train_batch_size": 8, "num_generations": 8,
+        "hacking": {"max_steps": 3, "per_device_train_batch_size": 8, "num_generations": 8,
                     "max_completion_length": 8, "learning_rate": 3e-3, "beta": 0.04},
         "bonus": 2.0,
-        "ppo_steps": 3, "ppo_eval": {"prompts": 32, "samples": 1},
+        "ppo_steps": 2, "ppo_eval": {"prompts": 16, "samples": 1},
         "dpo": {"max_steps": 2, "per_device_train_batch_size": 2, "learning_rate": 1e-3, "beta": 0.1,
                 "max_length": 128},
     },
@@ -461,11 +461,8 @@ def peak_memory(interval_s: float = 0.005):
 
 def _trainer_args(kind: str, output_dir, overrides: dict):
     from trl import GRPOConfig, RLOOConfig
-
-    dev = config.device()
     defaults = dict(output_dir=str(output_dir), logging_steps=1, save_strategy="no", report_to="none",
-                    use_cpu=dev.type == "cpu", bf16=config.supports_bf16(dev),
-                    activation_checkpointing=dev.type == "cuda", disable_tqdm=True, seed=0,
+                    disable_tqdm=True, seed=0, **config.trainer_device_args(trl=True),
                     lr_scheduler_type="constant", warmup_steps=0,
                     dataloader_num_workers=0, top_k=0, top_p=1.0, temperature=1.0, shuffle_dataset=True)
     cls = {"grpo": GRPOConfig, "rloo": RLOOConfig}[kind]

@@ -187,12 +187,9 @@ def dpo_config(output_dir, **overrides):
     checkpointing only trades memory we have for time we do not, so both follow the device here.
     """
     from trl import DPOConfig
-
-    dev = config.device()
     defaults = dict(output_dir=str(output_dir), per_device_train_batch_size=4, per_device_eval_batch_size=8,
                     max_steps=8, learning_rate=5e-4, beta=0.1, max_length=256, logging_steps=1,
-                    save_strategy="no", report_to="none", bf16=config.supports_bf16(dev),
-                    activation_checkpointing=dev.type == "cuda", use_cpu=dev.type == "cpu", disable_tqdm=True,
+                    save_strategy="no", report_to="none", disable_tqdm=True, **config.trainer_device_args(trl=True),
                     lr_scheduler_type="constant", warmup_steps=0, seed=0, dataloader_num_workers=0)
     return DPOConfig(**{**defaults, **overrides})
 

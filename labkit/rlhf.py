@@ -564,7 +564,7 @@ def train_reward_model(pairs, output_dir, base: str | None = None, max_steps: in
         tokenizer.eos_token = tokenizer.sep_token
     args = RewardConfig(output_dir=str(output_dir), max_steps=max_steps, per_device_train_batch_size=batch_size,
                         learning_rate=learning_rate, max_length=max_length, logging_steps=5, save_strategy="no",
-                        report_to="none", seed=seed, use_cpu=config.device().type == "cpu", disable_tqdm=True)
+                        report_to="none", seed=seed, disable_tqdm=True, **config.trainer_device_args(trl=True))
     trainer = RewardTrainer(model=model, args=args, train_dataset=pairs, processing_class=tokenizer)
     trainer.train()
     model.eval()

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from labkit.checks.base import CheckFailed, close, exercise, ok, require  # noqa: F401
+from labkit.checks.base import CheckFailed, call, close, exercise, ok, require  # noqa: F401
 
 _REFERENCE = "I am very happy to say that I am drinking a warm cup of tea."
 _CANDIDATE = "I am very happy that I am drinking a cup of tea."
@@ -25,13 +25,8 @@ def _modified_precision(candidate: str, reference: str, n: int) -> float:
 
 
 def _call(function, *args, name: str):
-    try:
-        return function(*args)
-    except (CheckFailed, NotImplementedError):  # an unfinished exercise stops the notebook as it is
-        raise
-    except Exception as err:  # the learner's code crashed: say where, not a traceback into labkit
-        hint = " (an input with nothing to count: return 0.0 there)" if isinstance(err, ZeroDivisionError) else ""
-        raise CheckFailed(f"{name}{args!r:.120} raised {type(err).__name__}: {err}{hint}") from err
+    hint = " (an input with nothing to count: return 0.0 there)"
+    return call(function, *args, name=name, hints={ZeroDivisionError: hint})
 
 
 @exercise("04.1")

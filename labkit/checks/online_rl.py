@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import math
 
-from labkit.checks.base import exercise, ok, require
+from labkit.checks.base import CheckFailed, call, exercise, ok, require
 
 
 def _floats(values, what: str) -> list[float]:
     try:
         return [float(v) for v in (values.tolist() if hasattr(values, "tolist") else values)]
     except (TypeError, ValueError) as error:
-        raise AssertionError(f"{what} should be a list of numbers: {error}") from None
+        raise CheckFailed(f"{what} should be a list of numbers: {error}") from None
 
 
 @exercise("07.1")
@@ -19,22 +19,15 @@ def check_group_advantages(fn) -> None:
     """GRPO's advantages for one prompt's group of rewards, matched with trl's formula."""
     import torch
 
-    from labkit.checks.base import CheckFailed
     from labkit.online_rl import group_advantages
 
     cases = [[2.4, -2.3, 2.2, 1.9], [1.0, 0.0, 0.0, 0.0], [0.5, 0.5, 0.5, 0.5], [3.0, 1.0],
              [0.2, 1.4, -0.6, 2.0, 0.9, -1.1, 0.0, 0.7]]
     for rewards in cases:
         expected = group_advantages(rewards, len(rewards)).tolist()
-        try:
-            got = _floats(fn(list(rewards)), f"group_advantages({rewards})")
-        except CheckFailed:
-            raise
-        except AssertionError as error:
-            require(False, str(error))
-        except Exception as error:  # noqa: BLE001 - a learner's bug becomes a hint, not a traceback
-            require(False, f"group_advantages({rewards}) raised {type(error).__name__}: {error}. It receives one "
-                           "group's rewards as a list of floats and returns one advantage per reward.")
+        hint = ". It receives one group's rewards as a list of floats and returns one advantage per reward."
+        got = _floats(call(fn, list(rewards), name="group_advantages", hints={Exception: hint}),
+                      f"group_advantages({rewards})")
         where = f"For the group {rewards}"
         require(len(got) == len(rewards), f"{where} return {len(rewards)} advantages, one per completion; got "
                                           f"{len(got)}.")
@@ -72,11 +65,10 @@ def check_k3(fn) -> None:
     cases = [([-1.2, -0.3, -2.5, -0.05], [-1.0, -0.9, -2.5, -3.0]), ([-0.7], [-0.2]), ([-4.0, -1.0], [-1.0, -4.0])]
     for logp, ref in cases:
         expected = k3_kl(logp, ref)
-        try:
-            got = torch.as_tensor(fn(torch.tensor(logp), torch.tensor(ref)), dtype=torch.float32).flatten()
-        except Exception as error:  # noqa: BLE001
-            require(False, f"k3(logp, ref_logp) raised {type(error).__name__}: {error}. It receives two 1-D tensors "
-                           "(log-probabilities of the same tokens under the policy and the reference).")
+        value = call(fn, torch.tensor(logp), torch.tensor(ref), name="k3",
+                     hints={Exception: ". It receives two 1-D tensors (log-probabilities of the same tokens under "
+                                       "the policy and the reference)."})
+        got = torch.as_tensor(value, dtype=torch.float32).flatten()
         require(got.shape == expected.shape, f"Return one value per token: {len(logp)} for {len(logp)} tokens, not "
                                              f"shape {tuple(got.shape)}.")
         if torch.allclose(got, expected, atol=1e-5):
@@ -142,11 +134,9 @@ def check_fair_reward(fn) -> None:
     """A reward that keeps a small bonus for warmth but cannot be farmed by repeating friendly words."""
     def score(case, tone=None):
         text, planted = case
-        try:
-            value = fn(text, planted if tone is None else tone)
-        except Exception as error:  # noqa: BLE001
-            require(False, f"fair_reward({text!r}, {planted}) raised {type(error).__name__}: {error}. It receives a "
-                           "completion's text and its tone score (a float) and returns a float.")
+        value = call(fn, text, planted if tone is None else tone, name="fair_reward",
+                     hints={Exception: ". It receives a completion's text and its tone score (a float) and returns "
+                                       "a float."})
         require(isinstance(value, (int, float)) or hasattr(value, "__float__"),
                 f"fair_reward should return a number, not {type(value).__name__}.")
         value = float(value)
