@@ -10,9 +10,11 @@ Three parts, each small enough to read in one sitting:
   CIs - and ``labkit.rlhf.dpo_loss`` can be checked against trl's loss on the same batch.
 * **Constitutional AI.** A constitution (``data/constitution/principles.json``) and red-team prompts
   (``data/constitution/red_team.jsonl``); :func:`critique_and_revise` has the instruct LLM answer,
-  critique its answer against one principle and revise it; :func:`ai_preferences` asks the same LLM
-  which of (response, revision) follows the principle better - twice, in both orders - and keeps the
-  labels that survive. Malformed model output (an empty critique, a revision identical to the
+  critique its answer against one principle and revise it; :func:`judge_both_orders` asks the same LLM
+  which of (response, revision) follows the principle better, in both orders, reading log p("A") - log p("B")
+  from its next-token distribution (:func:`choice_logprobs`) and averaging the orders so that position bias
+  cancels (:func:`debiased_preference`). :func:`ai_preferences` is the older judge that generates a letter and
+  keeps only order-consistent labels. Malformed model output (an empty critique, a revision identical to the
   response, an answer with no parsable A/B, a label that flips with the order) is counted and
   skipped, never a crash.
 * **Responsible-AI mitigations.** A green-list watermark (Kirchenbauer et al., 2023): :class:`Watermark` and
@@ -450,6 +452,107 @@ def ai_preferences(model, tokenizer, records: list[dict], constitution: dict[str
     return Counter(rec["status"] for rec in records)
 
 
+def choice_tokens(tokenizer, choices: Sequence[str] = ("A", "B")) -> list[int]:
+    """The token id of each choice as the first token of an answer (``"A"`` -> one id); an error if two coincide."""
+    ids = []
+    for choice in choices:
+        tokens = tokenizer(choice, add_special_tokens=False).input_ids
+        if not tokens:
+            raise ValueError(f"{choice!r} tokenizes to nothing")
+        ids.append(tokens[0])
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"The choices {list(choices)} start with the same token: the judge could not tell them apart.")
+    return ids
+
+
+@torch.no_grad()
+def choice_logprobs(model, tokenizer, messages: Sequence[str], choices: Sequence[str] = ("A", "B"),
+                    batch_size: int = 8) -> torch.Tensor:
+    """log p(choice | chat prompt) for every message and choice: a judge's answer read from its next-token odds.
+
+    Each message becomes a chat prompt ending with the opened assistant turn; one forward pass gives the distribution
+    of the answer's first token, and the log-probabilities of the choices' tokens are read from it - no text is
+    generated, so no answer fails to parse. Batched with left padding (positions counted as if unpadded); the LM
+    head runs on the last position only. Returns a float tensor of shape ``(len(messages), len(choices))``.
+    """
+    from labkit.generation import chat_prompt
+
+    ids = choice_tokens(tokenizer, choices)
+    result = torch.zeros((len(messages), len(ids)), dtype=torch.float32)
+    if not messages:
+        return result
+    prompts = [chat_prompt(tokenizer, m) for m in messages]
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # similar lengths share a batch
+    device = next(model.parameters()).device
+    was_training, side = model.training, tokenizer.padding_side
+    model.eval()
+    tokenizer.padding_side = "left"
+    try:
+        for start in range(0, len(order), batch_size):
+            rows = order[start:start + batch_size]
+            enc = tokenizer([prompts[i] for i in rows], return_tensors="pt", padding=True, add_special_tokens=False)
+            positions = (enc["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+            logits = model(input_ids=enc["input_ids"].to(device), attention_mask=enc["attention_mask"].to(device),
+                           position_ids=positions.to(device), logits_to_keep=1).logits[:, -1].float()
+            result[rows] = torch.log_softmax(logits, dim=-1)[:, ids].cpu()
+    finally:
+        model.train(was_training)
+        tokenizer.padding_side = side
+    return result
+
+
+def debiased_preference(a_logodds_first: float, a_logodds_second: float) -> tuple[float, float]:
+    """Combine a judge's two answers into (score for the SECOND-listed text of the first order, position bias).
+
+    Order 1 shows (x, y) as (A, B), order 2 shows (y, x). With ``a_logodds`` = log p(A) - log p(B) in each order,
+    a judge that leans towards the letter A by ``bias`` and towards y by ``score`` answers
+    ``order 1 = bias - score`` and ``order 2 = bias + score``. Half their difference is the score, half their sum the
+    bias: averaging the two orders cancels the position bias by construction (Zheng et al., 2023, swap and average).
+    """
+    return (a_logodds_second - a_logodds_first) / 2, (a_logodds_first + a_logodds_second) / 2
+
+
+def judge_both_orders(model, tokenizer, records: list[dict], constitution: dict[str, Principle],
+                      request: Callable = preference_request, batch_size: int = 8):
+    """The order-debiased AI judge of notebook 06: which of (response, revision) follows the principle better?
+
+    Every usable record (``status == "ok"``) is asked twice, (response, revision) and (revision, response), and
+    :func:`choice_logprobs` reads log p("A") - log p("B") after each question. :func:`debiased_preference` turns
+    the two into the record's ``judge_score`` (log-odds for the revision; > 0 prefers it) and ``position_bias``
+    (log-odds for whatever is shown first, the part averaging removes). The record gets ``preferred`` =
+    ``"revision"`` or ``"response"`` by the sign of the score (an exact tie gets none and status ``"judge tie"``).
+    Returns a ``pandas.DataFrame`` with one row per judged record.
+    """
+    import pandas as pd
+
+    todo = [rec for rec in records if rec["status"] == "ok"]
+    questions = []
+    for rec in todo:
+        principle = constitution[rec["principle"]]
+        questions.append(request(principle, rec["prompt"], rec["response"], rec["revision"]))
+        questions.append(request(principle, rec["prompt"], rec["revision"], rec["response"]))
+    logps = choice_logprobs(model, tokenizer, questions, ("A", "B"), batch_size=batch_size)
+    logodds = (logps[:, 0] - logps[:, 1]).tolist()
+    rows = []
+    for k, rec in enumerate(todo):
+        first, second = logodds[2 * k], logodds[2 * k + 1]
+        score, bias = debiased_preference(first, second)
+        rec.update(judge_score=score, position_bias=bias, judge_logodds=(first, second))
+        if score > 0:
+            rec["preferred"] = "revision"
+        elif score < 0:
+            rec["preferred"] = "response"
+        else:
+            rec.pop("preferred", None)
+            rec["status"] = "judge tie"
+        rows.append({"id": rec["id"], "principle": rec["principle"],
+                     "A log-odds, response shown first": first, "A log-odds, revision shown first": second,
+                     "position bias": bias, "revision score": score, "preferred": rec.get("preferred")})
+    return pd.DataFrame(rows, columns=["id", "principle", "A log-odds, response shown first",
+                                       "A log-odds, revision shown first", "position bias", "revision score",
+                                       "preferred"])
+
+
 def cai_pairs(records: Sequence[dict], prefer: str = "ai"):
     """DPO pairs from Constitutional AI records, as a ``datasets.Dataset`` (empty when none qualify).
 
@@ -467,7 +570,7 @@ def cai_pairs(records: Sequence[dict], prefer: str = "ai"):
             chosen = rec[rec["preferred"]]
             rejected = rec["revision" if rec["preferred"] == "response" else "response"]
         elif prefer == "revision" and rec["status"] in ("ok", "no parsable preference",
-                                                       "position-inconsistent preference"):
+                                                       "position-inconsistent preference", "judge tie"):
             chosen, rejected = rec["revision"], rec["response"]
         else:
             continue

@@ -387,3 +387,57 @@ def test_watermark_sizes_follow_the_profile_and_the_smoke_scale(monkeypatch):
     finally:
         monkeypatch.delenv("LABKIT_SIZES")
         config.get_profile(refresh=True)
+
+
+# --- the order-debiased judge ---------------------------------------------------------------------------------
+
+
+def test_choice_logprobs_match_one_unpadded_forward_pass_per_message(tiny_llm, tokenizer):
+    from labkit.generation import chat_prompt
+
+    messages = ["Which is better? Answer A or B.",
+                "Response A: hi\n\nResponse B: hello there, how can I help?\n\nA or B?", "B?"]
+    got = preference.choice_logprobs(tiny_llm, tokenizer, messages, batch_size=2)
+    assert got.shape == (3, 2)
+    ids = preference.choice_tokens(tokenizer)
+    for i, message in enumerate(messages):
+        enc = tokenizer(chat_prompt(tokenizer, message), return_tensors="pt", add_special_tokens=False)
+        with torch.no_grad():
+            want = torch.log_softmax(tiny_llm(**enc).logits[0, -1].float(), -1)[ids]
+        assert torch.allclose(got[i], want, atol=1e-4)
+    assert preference.choice_logprobs(tiny_llm, tokenizer, []).shape == (0, 2)
+    with pytest.raises(ValueError, match="same token"):
+        preference.choice_tokens(tokenizer, ("A", "A"))
+
+
+def test_debiased_preference_recovers_score_and_bias():
+    bias, score = 1.8, -0.3  # leans to the letter A, and slightly to the text shown first
+    assert preference.debiased_preference(bias - score, bias + score) == pytest.approx((score, bias))
+
+
+def test_judge_both_orders_cancels_a_planted_position_bias(monkeypatch):
+    constitution = preference.load_constitution()
+    records = [{"id": f"r{i}", "prompt": f"Write something rude {i}.", "principle": "respect",
+                "response": f"Go away {i}.", "revision": f"Happy to help {i}.", "status": "ok"} for i in range(3)]
+    records.append({**records[0], "id": "skipped", "status": "empty critique"})
+    asked = []
+
+    def planted(model, tokenizer, messages, choices=("A", "B"), batch_size=8):
+        # a judge that adds +2 log-odds to "A" whatever it reads, and +0.5 to the polite revision (-0.5 for "r2")
+        asked.extend(messages)
+        rows = []
+        for message in messages:
+            revision_first = "Response A: Happy" in message
+            lean = -0.5 if "rude 2" in message else 0.5
+            logodds = 2.0 + (lean if revision_first else -lean)
+            rows.append([logodds / 2, -logodds / 2])
+        return torch.tensor(rows)
+
+    monkeypatch.setattr(preference, "choice_logprobs", planted)
+    table = preference.judge_both_orders(None, None, records, constitution)
+    assert len(asked) == 6 and "Response A: Go away 0." in asked[0] and "Response A: Happy to help 0." in asked[1]
+    assert table["position bias"].tolist() == pytest.approx([2.0, 2.0, 2.0])
+    assert table["revision score"].tolist() == pytest.approx([0.5, 0.5, -0.5])
+    assert [r.get("preferred") for r in records] == ["revision", "revision", "response", None]
+    pairs = preference.cai_pairs(records)
+    assert [p["chosen"][0]["content"] for p in pairs] == ["Happy to help 0.", "Happy to help 1.", "Go away 2."]
