@@ -190,7 +190,8 @@ SETTINGS: dict[str, dict] = {
         "eval_generation": {"max_new_tokens": 200, "do_sample": False},
         # Lab 3: PPO on the LoRA-adapted instruct summarizer
         "ppo": {"learning_rate": 1.41e-5, "batch_size": 16, "mini_batch_size": 4, "ppo_epochs": 1,
-                "init_kl_coef": 0.2, "min_new_tokens": 100, "max_new_tokens": 400, "top_k": 0, "top_p": 1.0},
+                "init_kl_coef": 0.2, "adaptive_kl": True, "target_kl": 6.0, "kl_horizon": 10000,
+                "min_new_tokens": 100, "max_new_tokens": 400, "top_k": 0, "top_p": 1.0},
         "ppo_lora_config": COURSE_LORA,
         "toxicity_generation": {"max_new_tokens": 100, "do_sample": True, "top_k": 0, "top_p": 1.0},
         # notebook 06: DPO (trl DPOTrainer + LoRA) on the instruct LLM, and Constitutional AI with it
@@ -212,7 +213,8 @@ SETTINGS: dict[str, dict] = {
         # a 1.6M-parameter model loops without a repetition guard; applied to every model alike
         "eval_generation": {"max_new_tokens": 64, "do_sample": False, "no_repeat_ngram_size": 3},
         "ppo": {"learning_rate": 2e-3, "batch_size": 32, "mini_batch_size": 8, "ppo_epochs": 2,
-                "init_kl_coef": 0.2, "min_new_tokens": 8, "max_new_tokens": 32, "top_k": 50, "top_p": 1.0},
+                "init_kl_coef": 0.2, "adaptive_kl": True, "target_kl": 6.0, "kl_horizon": 10000,
+                "min_new_tokens": 8, "max_new_tokens": 32, "top_k": 50, "top_p": 1.0},
         "ppo_lora_config": {"r": 8, "lora_alpha": 16, "target_modules": ["q", "k", "v", "o"]},
         "toxicity_generation": {"max_new_tokens": 32, "do_sample": True, "top_k": 50, "top_p": 1.0},
         # 4 steps x 4 pairs: a few percent of the pairs, enough to move the implicit reward on held-out pairs

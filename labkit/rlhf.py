@@ -230,8 +230,9 @@ class PPOConfig:
     mini_batch_size: int = 4
     ppo_epochs: int = 4
     init_kl_coef: float = 0.2
-    adaptive_kl: bool = False
+    adaptive_kl: bool = False  # the course's trl PPOConfig had it on: start 0.2, target 6, horizon 10000
     target_kl: float = 6.0
+    kl_horizon: int = 10000
     gamma: float = 1.0
     lam: float = 0.95
     cliprange: float = 0.2
@@ -385,7 +386,7 @@ class PPOTrainer:
         self.value_head = ValueHead(policy.config.d_model).to(self.device)
         params = [p for p in policy.parameters() if p.requires_grad] + list(self.value_head.parameters())
         self.optimizer = torch.optim.Adam(params, lr=self.config.learning_rate)
-        self.kl = (AdaptiveKLController(self.config.init_kl_coef, self.config.target_kl)
+        self.kl = (AdaptiveKLController(self.config.init_kl_coef, self.config.target_kl, self.config.kl_horizon)
                    if self.config.adaptive_kl else None)
         self.kl_coef = self.config.init_kl_coef
         self.history: list[dict] = []

@@ -139,3 +139,35 @@ def test_to_pairs():
                         (neighbours_only, "expected 3 pairs, got 2"), (doubled, "twice")]:
         with pytest.raises(checks.CheckFailed, match=hint):
             checks.check_to_pairs(wrong)
+
+
+def _changes(rows):
+    import pandas as pd
+
+    index = pd.MultiIndex.from_tuples([(run, signal) for run, signal, _ in rows], names=["run", "signal"])
+    return pd.DataFrame([dict(zip(["change", "CI low", "CI high"], v, strict=True)) for _, _, v in rows], index=index)
+
+
+def test_reward_hacking_rule():
+    run_table = _changes([("PPO, KL penalty", "reward", (0.3, 0.1, 0.4)),
+                          ("PPO, KL penalty", "ROUGE-L", (0, -0.01, 0.01)),
+                          ("PPO, KL penalty", "repetition", (0, -0.01, 0.01)),
+                          ("PPO, no KL penalty", "reward", (0.5, 0.4, 0.6)),
+                          ("PPO, no KL penalty", "ROUGE-L", (0.0, -0.01, 0.02)),
+                          ("PPO, no KL penalty", "repetition", (0.03, 0.02, 0.04))])
+
+    def right(c):
+        return bool(c.loc["reward", "CI low"] > 0
+                    and (c.loc["ROUGE-L", "CI high"] < 0 or c.loc["repetition", "CI low"] > 0))
+
+    checks.check_reward_hacking(right, run_table)
+    with pytest.raises(checks.CheckFailed, match="repeats itself more"):  # direction of repetition wrong
+        checks.check_reward_hacking(lambda c: bool(c.loc["reward", "CI low"] > 0 and (
+            c.loc["ROUGE-L", "CI high"] < 0 or c.loc["repetition", "CI high"] < 0)), run_table)
+    with pytest.raises(checks.CheckFailed, match="within noise"):  # point estimates instead of intervals
+        checks.check_reward_hacking(lambda c: bool(c.loc["reward", "change"] > 0 and (
+            c.loc["ROUGE-L", "change"] < 0 or c.loc["repetition", "change"] > 0)), run_table)
+    with pytest.raises(checks.CheckFailed, match="a bool"):
+        checks.check_reward_hacking(lambda c: "yes", run_table)
+    with pytest.raises(NotImplementedError):
+        checks.check_reward_hacking(lambda c: (_ for _ in ()).throw(NotImplementedError()), run_table)

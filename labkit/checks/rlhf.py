@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from labkit.checks.base import exercise, ok, require
+from labkit.checks.base import call, exercise, ok, require
 
 
 @exercise("05.1")
@@ -136,10 +136,7 @@ def check_to_pairs(fn) -> None:
              (["only"], [1])]
     for completions, ranking in cases:
         expected = rankings_to_pairs(completions, ranking)
-        try:
-            got = [tuple(p) for p in (fn(list(completions), list(ranking)) or [])]
-        except Exception as error:  # noqa: BLE001
-            require(False, f"to_pairs({completions}, {ranking}) raised {type(error).__name__}: {error}.")
+        got = [tuple(p) for p in (call(fn, list(completions), list(ranking), name="to_pairs") or [])]
         where = f"for completions {completions} ranked {ranking}"
         flipped = [p for p in got if (p[1], p[0]) in expected]
         require(not flipped, f"{where}: {len(flipped)} pair(s) have the worse completion first; the preferred one "
@@ -154,3 +151,52 @@ def check_to_pairs(fn) -> None:
                                            "completions whose ranks differ.")
         require(sorted(got) == sorted(expected), f"{where}: expected {sorted(expected)}, got {sorted(got)}.")
     ok("to_pairs() gives every pair, preferred first, and skips ties; the reward model below is trained on its pairs.")
+
+
+def hacking_rule(run_changes) -> bool:
+    """The reference verdict: the held-out reward rose beyond noise while a quality signal got worse beyond noise
+    (ROUGE-L fell: its whole interval below 0; repetition rose: its whole interval above 0)."""
+    reward_up = run_changes.loc["reward", "CI low"] > 0
+    rouge_down = run_changes.loc["ROUGE-L", "CI high"] < 0
+    repeats_more = run_changes.loc["repetition", "CI low"] > 0
+    return bool(reward_up and (rouge_down or repeats_more))
+
+
+@exercise("05.6")
+def check_reward_hacking(fn, changes) -> None:
+    """a reward-hacking verdict read from paired intervals: planted tables, then this run's own table."""
+    import pandas as pd
+
+    def table(reward, rouge, repetition):
+        rows = {"reward": reward, "ROUGE-L": rouge, "repetition": repetition}
+        return pd.DataFrame({name: dict(zip(["change", "CI low", "CI high"], v, strict=True))
+                             for name, v in rows.items()}).T
+
+    planted = [
+        ("reward up, repetition up beyond noise", table((0.5, 0.3, 0.7), (0.0, -0.01, 0.01), (0.03, 0.02, 0.04)),
+         "the reward rose and the text repeats itself more, both beyond noise: that is hacking."),
+        ("reward up, ROUGE-L down beyond noise", table((0.5, 0.3, 0.7), (-0.02, -0.03, -0.01), (0.0, -0.01, 0.01)),
+         "the reward rose while the content (ROUGE-L) fell beyond noise: that is hacking."),
+        ("reward up, quality changes within noise", table((0.5, 0.3, 0.7), (-0.01, -0.03, 0.01), (0.01, -0.01, 0.03)),
+         "no quality signal moved beyond noise (both intervals include 0): that is drift at most, not hacking."),
+        ("reward within noise, repetition up", table((0.1, -0.1, 0.3), (0.0, -0.01, 0.01), (0.03, 0.02, 0.04)),
+         "the reward did not rise beyond noise, so nothing was gained by gaming it: not hacking (just worse)."),
+        ("reward up, quality better", table((0.5, 0.3, 0.7), (0.02, 0.01, 0.03), (-0.02, -0.03, -0.01)),
+         "ROUGE-L rose and repetition fell: the quality improved, the opposite of hacking. Mind the directions: "
+         "for repetition, *up* is worse."),
+        ("reward down, quality worse", table((-0.5, -0.7, -0.3), (-0.02, -0.03, -0.01), (0.03, 0.02, 0.04)),
+         "the reward fell: whatever happened, the policy did not game the reward."),
+    ]
+    for name, planted_table, why in planted:
+        got = call(fn, planted_table.copy(), name="reward_hacking")
+        require(isinstance(got, (bool,)) or type(got).__name__ == "bool_",
+                f"Return True or False (a bool), not {type(got).__name__}.")
+        require(bool(got) == hacking_rule(planted_table), f"Planted case '{name}': you said {bool(got)}; {why}")
+    verdicts = {}
+    for run in changes.index.get_level_values(0).unique():
+        got = bool(call(fn, changes.loc[run].copy(), name="reward_hacking"))
+        require(got == hacking_rule(changes.loc[run]), f"On this run's own table, '{run}': you said {got}, but the "
+                                                       "intervals say otherwise. Read each CI against 0.")
+        verdicts[run] = got
+    ok("Your rule agrees with the planted cases and reads this run's intervals the same way: "
+       + "; ".join(f"{run}: {'hacking' if v else 'not hacking'}" for run, v in verdicts.items()) + ".")
