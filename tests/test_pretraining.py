@@ -441,3 +441,20 @@ def test_card_table_and_the_brief(monkeypatch):
     both = pd.DataFrame([writer, writer.copy()], index=["big", "small"])
     both.loc["small", "parameters"] = 10
     assert pretraining.choose_model(both) == "small"
+
+
+def test_a_hub_repository_without_a_card_gets_an_empty_one(monkeypatch):
+    from huggingface_hub import ModelCard
+    from huggingface_hub.errors import EntryNotFoundError
+
+    from labkit import models
+
+    def no_readme(repo_id, *args, **kwargs):
+        raise EntryNotFoundError(f"{repo_id} has no README.md")
+
+    monkeypatch.setattr(models, "source", lambda name: "someone/no-card")
+    monkeypatch.setattr(ModelCard, "load", no_readme)
+    card = pretraining.model_card("llm")
+    assert card.data.license is None and "no model card" in card.text
+    facts = pretraining.card_facts(card)
+    assert facts["licence"] == facts["training data"] == "not stated" and facts["parameters"] is None
