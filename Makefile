@@ -51,7 +51,7 @@ lab: setup
 
 ## The whole suite: unit tests, lab sync and grading self-tests, and nbmake over every solution notebook.
 test: setup lint
-	@$(TEST_ENV) $(TEST_PARALLEL) $(BIN)/python -m pytest tests solutions --nbmake --nbmake-timeout=600 \
+	@$(TEST_ENV) $(TEST_PARALLEL) $(BIN)/python -m pytest tests solutions --nbmake --nbmake-timeout=600 --durations=25 \
 	    $(XDIST) $(PYTEST_ARGS); \
 	rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing on purpose"; exit 1; fi; exit $$rc
 

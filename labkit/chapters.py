@@ -45,6 +45,7 @@ CHAPTERS: tuple[Chapter, ...] = (
     Chapter("09", "rag", "Retrieval augmented generation"),
     Chapter("10", "agents", "Reasoning and acting: chain-of-thought, PAL, ReAct", ("shop", "sandbox")),
     Chapter("11", "sagemaker", "Deploying with SageMaker JumpStart", ("emulator",)),
+    Chapter("12", "cheatsheet", "The lifecycle cheat sheet, measured", ("finetune", "rlhf", "optimization")),
 )
 
 BY_NUMBER: dict[str, Chapter] = {chapter.number: chapter for chapter in CHAPTERS}

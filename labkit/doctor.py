@@ -217,6 +217,9 @@ def course_workloads() -> list[Workload]:
                  generated_tokens=3 * size["n_word_problems"] * size["reasoning_tokens"]
                  + size["n_react_questions"] * size["react_steps"] * size["react_tokens"]),
         Workload("11_sagemaker", (), remote=True),
+        # one batch of 8 dialogues: a few optimizer steps per training stage, one PPO step, one answer
+        Workload("12_cheatsheet", (("summarizer", "train-full"), ("reward_model", "infer")),
+                 train_tokens=5 * 4 * 8 * pair, generated_tokens=8 * ppo["max_new_tokens"] + 32),
     ]
     return [w for w in work if w is not None]
 

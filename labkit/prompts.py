@@ -9,6 +9,7 @@ earlier turns of the conversation, which notebook 02 has the learner build.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -145,3 +146,42 @@ def prompt_length(tokenizer, prompt: str, context_window: int | None = None) -> 
     """Count a prompt's tokens (with special tokens) and compare with the context window."""
     window = context_window or int(tokenizer.model_max_length)
     return PromptLength(tokens=len(tokenizer(prompt).input_ids), context_window=window)
+
+
+# --- a format the examples teach: notebook 02's in-context learning a 135M model can show ----------------------
+
+TOPIC_INSTRUCTION = ("What is this dialogue about? Reply with only 'Topic:' followed by the topic in at most three "
+                     "lowercase words.")
+_TOPIC_FORMAT = re.compile(r"Topic: [a-z]+(?: [a-z]+){0,2}\.?")
+
+
+def topic_request(dialogue: str) -> str:
+    """A user turn asking for the dialogue's topic in a fixed format (``Topic: <at most three lowercase words>``)."""
+    return f"{TOPIC_INSTRUCTION}\n\n{dialogue}"
+
+
+def topic_answer(topic: str) -> str:
+    """The reply the format asks for: what a worked example's assistant turn says, and the gold answer."""
+    return f"Topic: {topic.strip().lower()}"
+
+
+def topic_messages(examples: Iterable, dialogue: str) -> list[dict]:
+    """Worked examples as earlier turns (request, then the example's topic in the format), then the new request.
+
+    What in-context learning looks like for a chat model: the examples are a conversation that already happened.
+    ``examples`` are rows with ``dialogue`` and ``topic``.
+    """
+    messages = []
+    for example in examples:
+        messages += [{"role": "user", "content": topic_request(example["dialogue"])},
+                     {"role": "assistant", "content": topic_answer(example["topic"])}]
+    return messages + [{"role": "user", "content": topic_request(dialogue)}]
+
+
+def follows_topic_format(reply: str) -> bool:
+    """Does a reply say only ``Topic: <one to three lowercase words>`` (an optional final full stop)?
+
+    A strict, checkable contract - the kind a program reading the model's output relies on. Leading and
+    trailing white space is forgiven; a second line, capitals or a sentence are not.
+    """
+    return bool(_TOPIC_FORMAT.fullmatch(reply.strip()))

@@ -198,3 +198,22 @@ def test_an_unfinished_function_is_reported_as_unfinished():
         checks.check_top_p_filter(stub)
     with pytest.raises(NotImplementedError):
         checks.check_few_shot_messages(stub)
+
+
+def test_icl_verdicts_read_the_interval_not_the_mean():
+    import pandas as pd
+
+    paired = pd.DataFrame({"Δ ROUGE-1 vs zero-shot": [0.05, -0.02, 0.03], "95% CI low": [0.01, -0.04, -0.01],
+                           "95% CI high": [0.09, -0.005, 0.07]},
+                          index=pd.MultiIndex.from_tuples([("t5", "one-shot"), ("t5", "3-shot"), ("llm", "one-shot")],
+                                                          names=["model", "prompt"]))
+    right = {("t5", "one-shot"): "better", ("t5", "3-shot"): "worse", ("llm", "one-shot"): "no difference"}
+    checks.check_icl_verdicts(right, paired)
+    with pytest.raises(checks.CheckFailed, match="contains 0"):
+        checks.check_icl_verdicts({**right, ("llm", "one-shot"): "better"}, paired)  # the mean is positive
+    with pytest.raises(checks.CheckFailed, match="'worse', not 'no difference'"):
+        checks.check_icl_verdicts({**right, ("t5", "3-shot"): "no difference"}, paired)
+    with pytest.raises(checks.CheckFailed, match="No verdict"):
+        checks.check_icl_verdicts({("t5", "one-shot"): "better"}, paired)
+    with pytest.raises(checks.CheckFailed, match="one of"):
+        checks.check_icl_verdicts({**right, ("t5", "one-shot"): "yes"}, paired)

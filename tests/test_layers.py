@@ -26,7 +26,7 @@ FLOORS = [
     # 4: one topic module per chapter, and the training script built on chapter 03's
     {"labkit.pretraining", "labkit.finetune", "labkit.evaluation", "labkit.rlhf", "labkit.preference",
      "labkit.online_rl", "labkit.optimization", "labkit.rag", "labkit.agents", "labkit.sagemaker", "labkit.train",
-     "labkit.architectures", "labkit.benchmarks", "labkit.optimize", "labkit.emulator"},
+     "labkit.architectures", "labkit.benchmarks", "labkit.optimize", "labkit.emulator", "labkit.cheatsheet"},
     # 5: what grades and runs the chapters
     {"labkit.checks", "labkit.notebooks"},
     # 6: the grader and the command line

@@ -86,3 +86,22 @@ def test_first_over_window_or_none_when_every_prompt_fits(capsys):
     assert capsys.readouterr().out == ""
     assert prompts.first_over_window([10, 300], 512) is None
     assert "all 2 prompts fit the 512-token window" in capsys.readouterr().out
+
+
+def test_the_topic_format_is_strict():
+    assert prompts.follows_topic_format("Topic: library")
+    assert prompts.follows_topic_format("  Topic: doctor appointment.\n")
+    assert prompts.follows_topic_format(prompts.topic_answer("Job Interview"))
+    for reply in ["topic: library", "Topic: Library", "The topic is library.", "Topic: a b c d",
+                  "Topic: library\nIt is about books.", "Topic:", ""]:
+        assert not prompts.follows_topic_format(reply), reply
+
+
+def test_topic_messages_are_examples_then_the_request():
+    shots = [{"dialogue": "A: hi", "topic": "Greeting"}, {"dialogue": "B: bye", "topic": "farewell"}]
+    messages = prompts.topic_messages(shots, "C: what now?")
+    assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant", "user"]
+    assert messages[1]["content"] == "Topic: greeting"
+    assert messages[-1]["content"] == prompts.topic_request("C: what now?")
+    assert messages[-1]["content"].endswith("C: what now?")
+    assert prompts.topic_messages([], "D") == [{"role": "user", "content": prompts.topic_request("D")}]

@@ -2,7 +2,8 @@
 
 02.1 top-p (nucleus) filtering written by hand, compared with transformers' ``TopPLogitsWarper``;
 02.2 a few-shot conversation in a chat model's message format; 02.3 the most worked examples that fit
-a token budget when the answer shares the window with the prompt (a decoder-only model).
+a token budget when the answer shares the window with the prompt (a decoder-only model); 02.4 reading this
+run's paired intervals: which prompts beat zero-shot, which lost, which the run cannot tell apart.
 """
 
 from __future__ import annotations
@@ -219,3 +220,39 @@ def check_shots_that_fit(k, tokenizer, pool, dialogues, budget: int, max_new_tok
     need = max(_tokens_needed(tokenizer, pool[:k + 1], dialogues, max_new_tokens))
     raise CheckFailed(f"{k + 1} examples still fit: the longest request then needs {need} of {budget} tokens. "
                       "Count the tokens of the full chat prompt (generation.chat_prompt), as the model reads it.")
+
+
+# --- 02.4 reading the paired intervals ---------------------------------------------------------------------------
+
+VERDICTS = ("better", "worse", "no difference")
+
+
+def interval_verdict(low: float, high: float) -> str:
+    """'better' when the whole 95% interval of the paired change is above 0, 'worse' when below, else
+    'no difference' (the run cannot tell the two prompts apart)."""
+    return "better" if low > 0 else "worse" if high < 0 else "no difference"
+
+
+@exercise("02.4")
+def check_icl_verdicts(verdicts, paired) -> None:
+    """one verdict per (model, prompt) row of this run's paired table, read from its interval."""
+    require(isinstance(verdicts, dict), "Set `verdicts` to a dict: {(model, prompt): 'better' | 'worse' | "
+                                        "'no difference'} with one entry per row of the table.")
+    expected = {key: interval_verdict(row["95% CI low"], row["95% CI high"]) for key, row in paired.iterrows()}
+    missing = [key for key in expected if key not in verdicts]
+    require(not missing, f"No verdict for {missing}: give one per row of `paired` (its index is (model, prompt)).")
+    odd = {key: v for key, v in verdicts.items() if v not in VERDICTS}
+    require(not odd, f"Verdicts are one of {VERDICTS}; got {odd}.")
+    for key, want in expected.items():
+        got, row = verdicts[key], paired.loc[key]
+        where = (f"{key}: the change is {row['Δ ROUGE-1 vs zero-shot']:+.3f}, 95% CI {row['95% CI low']:+.3f} to "
+                 f"{row['95% CI high']:+.3f}")
+        if got == want:
+            continue
+        if want == "no difference":
+            raise CheckFailed(f"{where}. The interval contains 0: the run cannot tell the two prompts apart, "
+                              f"whatever the sign of the mean - not '{got}'.")
+        raise CheckFailed(f"{where}. The whole interval is on one side of 0, so the run does tell them apart: "
+                          f"'{want}', not '{got}'.")
+    counts = {v: sum(x == v for x in expected.values()) for v in VERDICTS}
+    ok("Read right: " + ", ".join(f"{n} {v}" for v, n in counts.items()) + ".")

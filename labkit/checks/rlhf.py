@@ -127,7 +127,7 @@ def check_clip_binds(binds, ratios, advantages, clip: float = 0.2) -> None:
        "went far in the direction the advantage asks for.")
 
 
-@exercise("05.5")
+@exercise("05.6")
 def check_to_pairs(fn) -> None:
     """every (preferred, less preferred) pair from one ranking, as a function."""
     from labkit.rlhf import rankings_to_pairs
@@ -162,7 +162,7 @@ def hacking_rule(run_changes) -> bool:
     return bool(reward_up and (rouge_down or repeats_more))
 
 
-@exercise("05.6")
+@exercise("05.5")
 def check_reward_hacking(fn, changes) -> None:
     """a reward-hacking verdict read from paired intervals: planted tables, then this run's own table."""
     import pandas as pd
