@@ -2,6 +2,7 @@
 
 import ast
 import json
+import re
 from pathlib import Path
 
 import nbformat
@@ -183,3 +184,64 @@ def test_each_lab_stops_at_its_first_exercise(path, tmp_path):
         isinstance(node, (ast.FunctionDef, ast.Import, ast.ImportFrom)) for node in body)
     assert result.failed_cell == (check if defines_function else first)
     assert result.error.startswith("NotImplementedError")
+
+
+# --- no typed results (issue #24): decimals in markdown are attributed, in a formula, or named here ----------------
+
+_DECIMAL = re.compile(r"(?<![\w.])[-+−]?\d+\.\d+(?![\w.])")
+_ATTRIBUTED = re.compile(r"(?i)the course|course's|paper|et al\.|published|\(\d{4}\)|, \d{4}\)|reports")
+# (chapter, number): why the number may be typed. Each is an input or a rule, never a result of the run.
+TYPED_NUMBERS_ALLOWED = {
+    ("01", "0.9"): "the reach threshold exercise 01.1 states before the learner reads the table",
+    ("03", "1.0"): "ROUGE-L recall of a worked example on two fixed sentences",
+    ("04", "0.0"): "exercise 04.1's specification: return 0.0 when there is nothing to count",
+    ("04", "1.0"): "exercise 04.5's binning rule (a confidence of exactly 1.0)",
+    ("04", "1.96"): "the two-sided 95% normal quantile, a constant",
+    ("04", "0.90"): "the simulated models' true accuracies, chosen by the lesson",
+    ("04", "0.92"): "the simulated models' true accuracies, chosen by the lesson",
+    ("05", "0.693"): "log 2, a constant",
+    ("05", "0.9"): "the worked GAE example's critic values",
+    ("05", "0.50"): "the worked clip example's probabilities",
+    ("05", "0.80"): "the worked clip example's probabilities",
+    ("05", "0.2"): "PPO's clip range ε, a setting",
+    ("07", "+0.8"): "the worked clip example's advantages",
+    ("07", "−1.2"): "the worked clip example's advantages",
+    ("07", "0.5"): "the worked k3 example's probabilities",
+    ("07", "0.4"): "the worked k3 example's probabilities",
+    ("07", "0.2"): "the clip range ε, a setting",
+    ("08", "0.5"): "bits per weight that one fp32 scale per 64 weights adds (32 / 64), arithmetic",
+    ("08", "0.01"): "exercise 08.5's specification (one accuracy point)",
+    ("10", "1.5"): "the course profile's model size (Qwen2.5-1.5B)",
+}
+
+
+def typed_decimals(nb) -> list[str]:
+    """Decimal numbers in markdown prose: outside formulas, code, headings, cross-references and attributed
+    paragraphs (a published figure is typed on purpose)."""
+    found = []
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            continue
+        text = re.sub(r"\$\$.*?\$\$|\$[^$\n]*\$|`[^`\n]*`", " ", cell.source, flags=re.S)
+        text = re.sub(r"^#+ .*$", " ", text, flags=re.M)
+        text = re.sub(r"(?i)\b(exercises?|sections?|notebook|sdk|version)\s+\d+\.\d+", " ", text)
+        for paragraph in re.split(r"\n\s*\n", text):
+            if not _ATTRIBUTED.search(paragraph):
+                found += _DECIMAL.findall(paragraph)
+    return found
+
+
+def test_typed_decimals_are_finds_of_the_scanner():
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(
+        "### Exercise 05.3 · x\n\nThe reward rose from 1.70 to 1.97 and `x = 0.5`, $a = 2.5$.\n\n"
+        "The course reports 0.349 for LoRA.")])
+    assert typed_decimals(nb) == ["1.70", "1.97"]
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.name)
+def test_no_result_of_the_run_is_typed_into_markdown(path):
+    chapter = path.name[:2]
+    typed = [n for n in typed_decimals(nbformat.read(path, as_version=4)) if (chapter, n) not in TYPED_NUMBERS_ALLOWED]
+    assert not typed, (f"{path.name}: {typed} typed in markdown. Render numbers about this run from a cell "
+                       "(IPython.display.Markdown(f'...')), attribute published ones, or name an input or rule in "
+                       "TYPED_NUMBERS_ALLOWED with the reason.")
