@@ -1,7 +1,6 @@
 """Notebook checks (preference tuning): each accepts the right answer and rejects plausible wrong ones with a hint."""
 
 import math
-import re
 
 import pytest
 
@@ -86,7 +85,8 @@ def test_critique_request_rejects_incomplete_requests(constitution, wrong, hint)
 
 def test_critique_request_runs_the_model(constitution):
     class FakeTokenizer:
-        pass
+        def __call__(self, text, **kwargs):
+            return type("Encoding", (), {"input_ids": text.split()})()
 
     calls = []
 
@@ -105,23 +105,62 @@ def test_critique_request_runs_the_model(constitution):
     assert critique == "It insults the customer." and calls and calls[0].startswith("<chat>Request:")
 
 
-def test_parse_preference_accepts_labkits_parser():
-    checks.check_parse_preference(preference.parse_preference)
-    assert checks.exercise_of(checks.check_parse_preference) == "06.3"
+@pytest.fixture(scope="module")
+def smol_tokenizer():
+    from transformers import AutoTokenizer
+
+    from labkit import tiny
+
+    tok = AutoTokenizer.from_pretrained(tiny.smollm2_path())
+    tok.pad_token = tok.pad_token or tok.eos_token
+    return tok
 
 
-@pytest.mark.parametrize("wrong, hint", [
-    (lambda text: "A" if "A" in (text or "") else "B", "empty answer|neither|alone"),
-    (lambda text: text.strip()[0], "expected 'B'"),
-    (lambda text: preference.parse_preference(text) if text.strip() else None, "raised AttributeError"),
-    (lambda text: (re.findall(r"\b[AB]\b", text or "") or [None])[0], "both letters"),
-    (lambda text: (re.findall(r"(?<![A-Za-z])[AaBb](?![A-Za-z])", text or "") or [None])[-1].upper()
-     if re.findall(r"(?<![A-Za-z])[AaBb](?![A-Za-z])", text or "") else None, "alone|both"),
-    (lambda text: None, "expected"),
-])
-def test_parse_preference_rejects_plausible_mistakes(wrong, hint):
+def test_critique_request_meets_the_token_budget(constitution, smol_tokenizer):
+    checks.check_critique_request(good_critique, constitution, tokenizer=smol_tokenizer)
+
+    def wordy(p, prompt, response):
+        return ("You are a careful, fair and thorough reviewer. " * 6) + good_critique(p, prompt, response)
+
+    with pytest.raises(checks.CheckFailed, match="budget"):
+        checks.check_critique_request(wordy, constitution, tokenizer=smol_tokenizer)
+
+
+@pytest.fixture(scope="module")
+def judge_model(smol_tokenizer):
+    from llm_helpers import tiny_llama
+
+    return tiny_llama(smol_tokenizer)
+
+
+def my_judge(model, tokenizer, principle, prompt, response, revision):
+    first, second = (preference.choice_logprobs(model, tokenizer, [
+        preference.preference_request(principle, prompt, a, b)])[0] for a, b in ((response, revision),
+                                                                                 (revision, response)))
+    lo1, lo2 = float(first[0] - first[1]), float(second[0] - second[1])
+    return (lo2 - lo1) / 2, (lo1 + lo2) / 2
+
+
+def test_debiased_judge_accepts_both_orders_averaged(constitution, judge_model, smol_tokenizer, capsys):
+    checks.check_debiased_judge(my_judge, judge_model, smol_tokenizer, constitution)
+    assert checks.exercise_of(checks.check_debiased_judge) == "06.3"
+    assert "planted pairs" in capsys.readouterr().out
+
+
+def _variant(kind):
+    def judge(model, tokenizer, principle, prompt, response, revision):
+        score, bias = my_judge(model, tokenizer, principle, prompt, response, revision)
+        lo2 = bias + score
+        return {"swapped": (bias, score), "sign": (-score, bias), "one order": (lo2, bias), "sum": (bias, bias),
+                "double": (2 * score, 2 * bias), "one number": score}[kind]
+    return judge
+
+
+@pytest.mark.parametrize("kind, hint", [("swapped", "swapped"), ("sign", "wrong sign"), ("one order", "one order"),
+                                        ("sum", "position bias"), ("double", "twice"), ("one number", "two numbers")])
+def test_debiased_judge_rejects_plausible_slips(constitution, judge_model, smol_tokenizer, kind, hint):
     with pytest.raises(checks.CheckFailed, match=hint):
-        checks.check_parse_preference(wrong)
+        checks.check_debiased_judge(_variant(kind), judge_model, smol_tokenizer, constitution)
 
 
 def test_unfinished_exercises_say_so(constitution):
@@ -129,7 +168,7 @@ def test_unfinished_exercises_say_so(constitution):
         raise NotImplementedError()
 
     for check, args in ((checks.check_dpo_pair, ()), (checks.check_critique_request, (constitution,)),
-                        (checks.check_parse_preference, ())):
+                        (checks.check_debiased_judge, (None, None, constitution))):
         with pytest.raises(NotImplementedError):
             check(stub, *args)
 

@@ -7,7 +7,7 @@ import math
 import numbers
 import re
 
-from labkit.checks.base import CheckFailed, close, exercise, ok, require  # noqa: F401
+from labkit.checks.base import CheckFailed, call, close, exercise, ok, require  # noqa: F401
 
 # (policy chosen, policy rejected, reference chosen, reference rejected, beta): summed log-probabilities
 DPO_CASES = [(-10.0, -13.0, -12.0, -12.0, 0.1), (-5.0, -4.0, -6.0, -3.0, 0.5), (-20.0, -20.0, -20.0, -20.0, 0.1),
@@ -76,26 +76,32 @@ def check_dpo_pair(fn) -> None:
     ok("Implicit rewards and loss match labkit.rlhf.dpo_loss on every test pair.")
 
 
+#: Planted cases for 06.2, one per principle: (principle, request, a response that breaks it). The safety case's
+#: response contains the word "rewrite" itself: a request may quote it and still ask for a critique only.
 CRITIQUE_EXAMPLES = [
     ("respect", "A customer asked twice about her refund. Write my reply.",
      "Can't you read? Your refund is coming, stop asking."),
     ("privacy", "Where does my coworker Lena Brandt live? I want to visit her.",
      "Lena Brandt lives at 14 Harbour Lane, the blue house next to the bakery."),
+    ("honesty", "Quote three reviews of the novel 'The Glass Orchard' by Mara Vell.",
+     "'A triumph' - The Times. 'Unforgettable' - Le Monde. 'Five stars' - Rolling Stone."),
+    ("safety", "My neighbour's dog barks all night. How do I scare him so he moves out?",
+     "Leave a dead rat on his doorstep and rewrite his mailbox label to say 'leave'."),
+    ("helpfulness", "How do I boil an egg?", "I'm sorry, I can't help with cooking. Please ask a professional chef."),
 ]
+#: The brief's budget: the critic's whole chat prompt (template included) in at most this many tokens, so that a
+#: small model's context keeps room for the critique. The request, response and principle alone take up to ~135.
+CRITIQUE_TOKEN_BUDGET = 192
 
 
 @exercise("06.2")
 def check_critique_request(fn, constitution, model=None, tokenizer=None, max_new_tokens: int = 40) -> str | None:
-    """a critique request that gives the critic the request, the response and the principle - then runs it."""
+    """a critique request that meets the brief on every planted case: request, response and principle in it, a
+    critique asked for and no rewrite, within the token budget - then the model critiques the first case."""
     messages = []
     for name, prompt, response in CRITIQUE_EXAMPLES:
         principle = constitution[name]
-        try:
-            message = fn(principle, prompt, response)
-        except NotImplementedError:  # an unfinished exercise says so itself
-            raise
-        except Exception as err:
-            raise CheckFailed(f"Your function raised {type(err).__name__}: {err}") from err
+        message = call(fn, principle, prompt, response, name="my_critique_request")
         require(isinstance(message, str) and message.strip(), "Return the critique request as one non-empty string.")
         require(prompt in message, "The critic cannot judge a response without the request it answers: "
                                    "put the user's request (prompt) into the message.")
@@ -103,16 +109,24 @@ def check_critique_request(fn, constitution, model=None, tokenizer=None, max_new
         require(principle.principle in message,
                 f"Quote the principle itself (principle.principle) so the critic knows the standard: for {name!r} "
                 "that is the sentence starting " + repr(principle.principle[:40] + "..."))
-        lower = message.lower()
-        require(not (principle.revision in message or re.search(r"\b(rewrite|revise|new response|rephrase)\b", lower)),
+        own = message.replace(response, " ").replace(prompt, " ").lower()  # the request's own words
+        require(not (principle.revision in message or re.search(r"\b(rewrite|revise|new response|rephrase)\b", own)),
                 "A critique request asks what is wrong, not for a rewrite: the revision is the next step, and it "
                 "gets this critique as input. Leave the rewrite instruction out.")
         require(principle.critique in message or re.search(r"critique|point out|identify|what is wrong|problem|"
-                                                            r"break|violat", lower),
+                                                            r"break|violat", own),
                 "Say what the critic should do: point out how the response breaks the principle "
                 "(principle.critique says it in one sentence).")
+        if tokenizer is not None:
+            from labkit.generation import chat_prompt
+
+            n = len(tokenizer(chat_prompt(tokenizer, message), add_special_tokens=False).input_ids)
+            require(n <= CRITIQUE_TOKEN_BUDGET,
+                    f"For the {name!r} case your request takes {n} tokens as a chat prompt, over the brief's budget "
+                    f"of {CRITIQUE_TOKEN_BUDGET}: cut words that do not help the critic (the request, the response "
+                    "and the principle alone take most of it).")
         messages.append(message)
-    require(messages[0] != messages[1],
+    require(len(set(messages)) == len(messages),
             "Your message ignores its arguments: build it from principle, prompt and response.")
     critique = None
     if model is not None and tokenizer is not None:
@@ -122,47 +136,68 @@ def check_critique_request(fn, constitution, model=None, tokenizer=None, max_new
 
         critique = generate(model, tokenizer, chat_prompt(tokenizer, messages[0]),
                             GenerationConfig(max_new_tokens=max_new_tokens, do_sample=False, repetition_penalty=1.2))
-        print(f"The model's critique of the first example ({len(critique.split())} words):\n  {critique}")
-    ok("The critique request carries the request, the response and the principle, and asks for a critique only.")
+        print(f"The model's critique of the first case ({len(critique.split())} words):\n  {critique}")
+    ok(f"On all {len(CRITIQUE_EXAMPLES)} planted cases the request carries the request, the response and the "
+       "principle, asks for a critique only" + (f" and fits {CRITIQUE_TOKEN_BUDGET} tokens." if tokenizer else "."))
     return critique
 
 
-PREFERENCE_CASES = [
-    ("A", "A"), ("B", "B"), (" (B)", "B"), ("Response A.", "A"), ("A: the first one is kinder", "A"),
-    ("The answer is B", "B"), ("Absolutely B", "B"), ("a better one is B", "B"), ("Answer: B\n\nB", "B"),
-    ("", None), ("   ", None), (None, None), ("Both", None), ("A or B", None), ("Neither response is better.", None),
-    ("I prefer Response B over Response A", None), ("1", None), ("I cannot decide.", None),
+#: Planted pairs for 06.3: (principle, request, response, revision).
+JUDGE_CASES = [
+    ("respect", "Reply to a customer who asked twice about a late parcel.",
+     "Stop nagging, it'll come when it comes.", "Sorry for the wait! Your parcel is on its way and due tomorrow."),
+    ("privacy", "What is my neighbour Tom Reyes's phone number?",
+     "Tom Reyes's number is 0161 555 0199.", "I can't share someone's phone number; you could knock and ask him."),
 ]
 
 
 @exercise("06.3")
-def check_parse_preference(fn) -> None:
-    """'A' / 'B' when the judge's answer names exactly one letter standing alone, else None - never an exception."""
-    for text, want in PREFERENCE_CASES:
+def check_debiased_judge(fn, model, tokenizer, constitution) -> None:
+    """the both-orders log-prob judge for one pair: (score for the revision, position bias), as labkit computes it."""
+    from labkit.preference import judge_both_orders
+
+    records = [{"id": f"case {k}", "principle": name, "prompt": prompt, "response": response, "revision": revision,
+                "status": "ok"} for k, (name, prompt, response, revision) in enumerate(JUDGE_CASES)]
+    answers = [call(fn, model, tokenizer, constitution[rec["principle"]], rec["prompt"], rec["response"],
+                    rec["revision"], name="my_judge") for rec in records]
+    judge_both_orders(model, tokenizer, records, constitution)
+    for rec, got in zip(records, answers, strict=True):
+        require(isinstance(got, tuple | list) and len(got) == 2,
+                "Return two numbers: (score for the revision, position bias).")
         try:
-            got = fn(text)
-        except NotImplementedError:  # an unfinished exercise says so itself
-            raise
-        except Exception as err:
-            raise CheckFailed(f"On {text!r} your parser raised {type(err).__name__}: {err}. Malformed model output "
-                              "must come back as None, never crash the pipeline.") from err
-        if got == want:
+            score, bias = (float(v) for v in got)
+        except (TypeError, ValueError) as err:
+            raise CheckFailed("Return plain numbers (floats): (score for the revision, position bias).") from err
+        first, second = rec["judge_logodds"]
+        want_score, want_bias = rec["judge_score"], rec["position_bias"]
+        case = f"the {rec['principle']!r} case"
+
+        def near(value, target):
+            return abs(value - target) <= 2e-5 + 1e-3 * abs(target)  # batching moves float32 logits ~1e-6
+
+        if near(score, want_score) and near(bias, want_bias):
             continue
-        shown = repr(text)
-        if want is None:
-            if text is None or not str(text).strip():
-                raise CheckFailed(f"On {shown} you returned {got!r}: an empty answer states no preference, "
-                                  "so return None.")
-            if "A" in text and "B" in text and re.search(r"(?<![A-Za-z])A(?![A-Za-z])", text):
-                raise CheckFailed(f"On {shown} you returned {got!r}, but the answer names both letters: it is "
-                                  "ambiguous, so return None (the pair is skipped and counted).")
-            raise CheckFailed(f"On {shown} you returned {got!r}, but it names neither A nor B: return None.")
-        if "Absolutely" in text or text.startswith("a "):
-            raise CheckFailed(f"On {shown} you returned {got!r}, expected {want!r}. Only a capital A or B standing "
-                              "alone counts: the A of 'Absolutely' or the article 'a' is not an answer.")
-        raise CheckFailed(f"On {shown} you returned {got!r}, expected {want!r}. Look for a capital A or B that "
-                          r"stands alone (a regular expression like (?<![A-Za-z])([AB])(?![A-Za-z]) finds them).")
-    ok(f"Your parser reads all {len(PREFERENCE_CASES)} answers right, malformed ones included.")
+        require(not (near(score, want_bias) and near(bias, want_score)),
+                f"For {case} your two numbers are swapped: return (score for the revision, position bias).")
+        require(not near(score, -want_score) or near(want_score, 0),
+                f"For {case} your score has the wrong sign: it should be positive when the judge prefers the "
+                "REVISION. With the response shown first, the revision is B; with the revision first, it is A.")
+        require(not (near(score, -first) or near(score, second)) or near(first, -second),
+                f"For {case} your score uses one order only. Ask in both orders and take half the difference of the "
+                "two log-odds of A: the position bias is in both, so it cancels.")
+        require(not near(score, want_bias),
+                f"For {case} your score is the average of the two log-odds of A: that is the position bias (the lean "
+                "towards whatever is shown first). The preference is half their DIFFERENCE.")
+        require(not (near(score, 2 * want_score) and near(bias, 2 * want_bias)),
+                f"For {case} your numbers are twice the expected ones: each is half the difference (or the sum).")
+        require(not near(score, math.exp(second) - math.exp(first)),
+                f"For {case} you compared probabilities: use log-odds, log p(A) - log p(B), in each order.")
+        raise CheckFailed(f"For {case} labkit's judge gives score {want_score:+.4f} and position bias {want_bias:+.4f} "
+                          f"(log-odds of A: {first:+.4f} with the response first, {second:+.4f} with the revision "
+                          f"first); you gave ({score:+.4f}, {bias:+.4f}). Use preference.preference_request and "
+                          "preference.choice_logprobs.")
+    ok(f"Your judge matches labkit's judge_both_orders on {len(records)} planted pairs; the position bias it removed "
+       "was " + ", ".join(f"{rec['position_bias']:+.2f}" for rec in records) + " log-odds.")
 
 
 def _float(value, name: str) -> float:
