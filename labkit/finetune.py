@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import os
 import random
 import re
@@ -345,3 +346,226 @@ def instruct_summarizer() -> Path:
 
     key = cache.content_hash(summarizer_source(), settings, config.get_profile().name)
     return cache.artifact("instruct-summarizer", key, build)
+
+
+# --- reading the second task's answers ---------------------------------------------------------------------
+
+def named_topic(answer: str) -> str | None:
+    """The topic an answer names, or None when it names none (notebook 03 scores the topic task with it).
+
+    The tiny T5 answers "#Person1# and #Person2# are talking about <topic>."; FLAN-T5 tends to answer with the bare
+    topic. So: the words after "talking about" when the phrase is there, else the whole answer; only the first
+    sentence or line; lowercase, single spaces, no surrounding spaces or final punctuation. An answer that leaves
+    nothing (empty, or "talking about ." ) names no topic: None, counted by :func:`topic_scores` as unanswered.
+    """
+    text = str(answer)
+    at = text.lower().find("talking about")
+    if at >= 0:
+        text = text[at + len("talking about"):]
+    first = re.split(r"[.!?](?:\s|$)|\n", text.strip(), maxsplit=1)[0]
+    topic = " ".join(first.lower().split()).strip(" .!?,;:")
+    return topic or None
+
+
+def topic_correct(answers: Sequence[str], topics: Sequence[str]) -> list[float]:
+    """Per answer: 1.0 when :func:`named_topic` equals the reference topic (case-insensitive), else 0.0.
+
+    The per-example form of :func:`topic_scores`' accuracy, for paired confidence intervals between two models.
+    """
+    if len(answers) != len(topics):
+        raise ValueError(f"{len(answers)} answers and {len(topics)} topics: they must pair up.")
+    return [float(named_topic(a) == " ".join(str(t).lower().split())) for a, t in zip(answers, topics, strict=True)]
+
+
+# --- LoRA's arithmetic -------------------------------------------------------------------------------------
+
+def lora_parameter_count(model, target_modules: Sequence[str], r: int) -> int:
+    """The parameters LoRA trains at rank ``r``: r * (in + out) for every Linear layer peft would adapt.
+
+    peft adapts a layer whose name *ends* with a target (``"o"`` adapts ``...SelfAttention.o``, not
+    ``...DenseReluDense.wo``); each gets A (r x in_features) and B (out_features x r). Notebook 03 sizes LoRA with it.
+    """
+    import torch
+
+    if isinstance(target_modules, str):
+        target_modules = [target_modules]
+    return sum(r * (m.in_features + m.out_features) for name, m in model.named_modules()
+               if isinstance(m, torch.nn.Linear) and any(name == t or name.endswith("." + t) for t in target_modules))
+
+
+# --- adapters: the other additive method --------------------------------------------------------------------
+
+# The bottleneck width per profile, chosen so the adapters train about as many parameters as the profile's LoRA
+# (tiny: r=8 on q, k, v, o of a d_model=128 T5 -> 49,152; bottleneck 48 -> 49,856. course: r=32 on q, v of
+# FLAN-T5-base -> 3,538,944; bottleneck 96 -> 3,541,248). A candidate for config.SETTINGS["adapter"].
+ADAPTER_SETTINGS = {"tiny": {"bottleneck": 48}, "course": {"bottleneck": 96}}
+ADAPTER_SMOKE = {"bottleneck": 4}
+
+
+# Notebook 03's own adjustment of config.SETTINGS, paying for the adapter run: on the tiny T5, prompt tuning's training
+# loss is flat after a few dozen steps (measured: 5.51 at step 20, 5.45 at 35, 5.27 at 80), so 25 steps teach the same
+# lesson ("barely moves a small model") as 100. A candidate for config.SETTINGS["tiny"]["prompt_tuning"].
+NOTEBOOK_SETTINGS = {"tiny": {"prompt_tuning": {"max_steps": 25}}, "course": {}}
+
+
+def notebook_setting(name: str) -> dict:
+    """``config.setting(name)`` with notebook 03's adjustments for the active profile (none under smoke sizes)."""
+    profile = config.get_profile()
+    settings = config.setting(name)
+    if profile.scale != "smoke":
+        settings.update(NOTEBOOK_SETTINGS.get(profile.name, {}).get(name, {}))
+    return settings
+
+
+def adapter_settings() -> dict:
+    """The bottleneck adapter's settings for the active profile (a smaller width under ``LABKIT_SIZES=smoke``)."""
+    profile = config.get_profile()
+    settings = dict(ADAPTER_SETTINGS[profile.name])
+    if profile.scale == "smoke":
+        settings.update(ADAPTER_SMOKE)
+    return settings
+
+
+@functools.cache
+def _adapter_classes():
+    """The adapter's torch modules, defined on first use (labkit imports torch late) and then always the same."""
+    import torch
+
+    class BottleneckAdapter(torch.nn.Module):
+        """Houlsby et al. (2019)'s adapter: h + up(act(down(h))), ``up`` initialised to zero (starts as identity)."""
+
+        def __init__(self, d_model: int, bottleneck: int):
+            super().__init__()
+            self.down = torch.nn.Linear(d_model, bottleneck)
+            self.act = torch.nn.ReLU()
+            self.up = torch.nn.Linear(bottleneck, d_model)
+            torch.nn.init.zeros_(self.up.weight)
+            torch.nn.init.zeros_(self.up.bias)
+
+        def forward(self, hidden):
+            return hidden + self.up(self.act(self.down(hidden)))
+
+    class FeedForwardWithAdapter(torch.nn.Module):
+        """A T5 feed-forward (``DenseReluDense``) followed by an adapter, inside the block's residual connection."""
+
+        def __init__(self, feed_forward, adapter):
+            super().__init__()
+            self.feed_forward = feed_forward
+            self.adapter = adapter
+
+        def forward(self, hidden):
+            return self.adapter(self.feed_forward(hidden))
+
+    return BottleneckAdapter, FeedForwardWithAdapter
+
+
+def bottleneck_adapter(d_model: int, bottleneck: int):
+    """One adapter layer: down-projection to ``bottleneck``, ReLU, up-projection (zero-initialised), residual."""
+    adapter_class, _ = _adapter_classes()
+    return adapter_class(d_model, bottleneck)
+
+
+def add_adapters(model, bottleneck: int):
+    """Additive PEFT by hand: a *copy* of a T5 model with an adapter after the feed-forward of every block.
+
+    Every original weight is frozen; only the adapters train. Because each adapter's up-projection starts at
+    zero, the adapted model computes exactly what the original does until training moves it. Unlike LoRA, the
+    adapters cannot be folded into existing weights: they are extra layers every token passes through.
+    """
+    _, wrapper_class = _adapter_classes()
+    adapted = copy.deepcopy(model)
+    for parameter in adapted.parameters():
+        parameter.requires_grad = False
+    d_model = adapted.config.d_model
+    blocks = list(adapted.encoder.block) + list(adapted.decoder.block)
+    for block in blocks:
+        feed_forward_layer = block.layer[-1]  # T5LayerFF: x + dropout(DenseReluDense(layer_norm(x)))
+        feed_forward_layer.DenseReluDense = wrapper_class(feed_forward_layer.DenseReluDense,
+                                                          bottleneck_adapter(d_model, bottleneck))
+    return adapted.eval()
+
+
+def adapter_parameters(model) -> dict:
+    """The adapters' weights only (what an adapter checkpoint would hold), by parameter name."""
+    return {name: p for name, p in model.named_parameters() if ".adapter." in name}
+
+
+def generation_seconds(model, tokenizer, texts: Sequence[str], new_tokens: int = 32, repeats: int = 3) -> float:
+    """Inference cost: the fastest of ``repeats`` timed generations of exactly ``new_tokens`` tokens per text.
+
+    Every model generates the same number of tokens for the same batch (``min_new_tokens = max_new_tokens``,
+    greedy), so a difference in time is the model's own cost, not a difference in output length. The minimum
+    over repeats is the least disturbed by other work on the machine.
+    """
+    import time
+
+    import torch
+
+    encoded = tokenizer(list(texts), return_tensors="pt", padding=True, truncation=True)
+    settings = {"max_new_tokens": new_tokens, "min_new_tokens": new_tokens, "do_sample": False}
+    best = float("inf")
+    with torch.inference_mode():
+        for _ in range(repeats):
+            start = time.perf_counter()
+            model.generate(**encoded, **settings)
+            best = min(best, time.perf_counter() - start)
+    return best
+
+
+# --- a model card for the fine-tuned model -----------------------------------------------------------------------
+
+# Licence of the adapter per profile, and why. The course profile's adapter learnt from DialogSum, whose authors
+# license it CC BY-NC-SA 4.0 (non-commercial, share-alike): the card carries the data's terms, the stricter of the two.
+CARD_LICENCES = {
+    "tiny": ("apache-2.0", "the base model and the dialogues were written by the labkit project, under Apache-2.0"),
+    "course": ("cc-by-nc-sa-4.0", "FLAN-T5-base is Apache-2.0, but DialogSum, the training data, is CC BY-NC-SA 4.0: "
+                                  "the adapter is shared under the data's non-commercial, share-alike terms"),
+}
+
+
+def model_card(model_name: str, base_model: str, dataset: str, method: str, scores: dict[str, float],
+               n_test: int, training: dict, licence: str, licence_note: str, limitations: str,
+               intended_use: str = "Summarizing short two-person dialogues in English, for learning how fine-tuning "
+                                   "works.",
+               out_of_scope: str = "Anything that relies on the summary being right: the model is small and was "
+                                   "trained briefly, and ROUGE measures overlap, not faithfulness."):
+    """A ``huggingface_hub.ModelCard`` for a fine-tuned summarizer, from the run's own numbers (notebook 03).
+
+    ``ModelCard.from_template(ModelCardData(...))``: the metadata (base model, data set, licence, and the measured
+    ROUGE as ``eval_results``, which the hub shows as a model index) plus the template's prose sections. ``scores``
+    are this run's ROUGE (rouge1, rouge2, rougeL, rougeLsum) on ``n_test`` held-out dialogues.
+    """
+    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+    if not scores:
+        raise ValueError("A model card's evaluation needs this run's scores.")
+    results = [EvalResult(task_type="summarization", dataset_type=dataset, dataset_name=dataset, dataset_split="test",
+                          metric_type="rouge", metric_name=name, metric_value=round(float(value), 4))
+               for name, value in scores.items()]
+    data = ModelCardData(language="en", license=licence, library_name="peft", base_model=base_model,
+                         datasets=[dataset], metrics=["rouge"], tags=["summarization", method],
+                         model_name=model_name, eval_results=results)
+    table = "| metric | value |\n| --- | --- |\n" + "\n".join(f"| {k} | {v:.4f} |" for k, v in scores.items())
+    steps = ", ".join(f"{k} = {v}" for k, v in training.items())
+    return ModelCard.from_template(
+        data,
+        model_id=model_name,
+        model_summary=f"{base_model} fine-tuned with {method} to summarize dialogues ({dataset}).",
+        model_description=f"An adapter for {base_model}, trained with {method}; load it with peft on top of the base "
+                          "model, or merge it into the base weights.",
+        model_type=f"sequence-to-sequence summarizer ({method} adapter)",
+        language="English",
+        license=f"{licence}: {licence_note}.",
+        base_model=base_model,
+        finetuned_from=base_model,
+        direct_use=intended_use,
+        out_of_scope_use=out_of_scope,
+        bias_risks_limitations=limitations,
+        training_data=f"The train split of {dataset}: each dialogue behind the zero-shot instruction as input, the "
+                      "human summary as target.",
+        training_regime=steps,
+        testing_data=f"{n_test} dialogues of the test split of {dataset}, never seen in training.",
+        testing_metrics="ROUGE-1, ROUGE-2, ROUGE-L and ROUGE-Lsum (F-measure, stemmed, bootstrap-aggregated), "
+                        "greedy decoding.",
+        results=table,
+    )

@@ -1,12 +1,10 @@
 """Notebook checks (fine_tuning): each accepts the right answer and rejects plausible wrong ones with a hint."""
 
-import re
-
 import pytest
 import torch
 
-from labkit import checks, finetune, prompts
-from labkit.checks.finetune import _reference_topic, lora_count
+from labkit import checks, finetune, metrics, prompts
+from labkit.checks.finetune import lora_count, lora_share
 
 
 def test_tokenize_function_check(summarizer, dialogsum):
@@ -44,150 +42,148 @@ def test_tokenize_function_check(summarizer, dialogsum):
         checks.check_tokenize_function(lambda b: tokenizer(b["dialogue"]), train, tokenizer)
 
 
-# --- 03.2: reading the topic out of an answer ------------------------------------------------------------
+# --- 03.2: is the change in topic accuracy beyond noise? ------------------------------------------------------
 
-def _solution(answer):
-    text = answer
-    if "talking about" in text.lower():
-        text = text[text.lower().index("talking about") + len("talking about"):]
-    first = re.split(r"[.!?](?:\s|$)|\n", text.strip(), maxsplit=1)[0]
-    return " ".join(first.lower().split()).strip(" .!?,;:") or None
+def _paired(before, after):
+    _, low, high = metrics.bootstrap_ci([a - b for a, b in zip(after, before, strict=True)])
+    return not (low <= 0 <= high), (low, high)
 
 
-def _after_about(answer):
-    return answer.split("talking about ")[-1]
+def _unpaired(before, after):  # one interval per model, overlap read as "within noise"
+    _, low_b, high_b = metrics.bootstrap_ci(before)
+    _, low_a, high_a = metrics.bootstrap_ci(after)
+    low, high = low_a - high_b, high_a - low_b
+    return not (low <= 0 <= high), (low, high)
 
 
-def _first_word(answer):
-    return _reference_topic(answer).split()[0] if _reference_topic(answer) else None
+def _reversed(before, after):
+    return _paired(after, before)
 
 
-def _keeps_case(answer):
-    topic = _reference_topic(answer)
-    return topic if topic is None else answer.split("about ")[-1].split(".")[0].strip() if "about" in answer else topic
+def _always_within(before, after):
+    return False, _paired(before, after)[1]
 
 
-def _whole_text(answer):
-    text = answer.split("talking about")[-1].strip().lower().rstrip(".")
-    return text or None
+def _after_only(before, after):
+    _, low, high = metrics.bootstrap_ci(after)
+    return True, (low, high)
 
 
-def _with_marker(answer):
-    topic = _reference_topic(answer)
-    return topic if topic is None or "talking about" not in answer else answer.split(". ")[0].lower().rstrip(".")
+def _run_data(shift):
+    before = [1.0 if i % 3 else 0.0 for i in range(100)]
+    after = list(before)
+    for i in range(shift):
+        after[3 * i] = 1.0
+    return before, after
 
 
-def _marker_only(answer):
-    if "talking about" not in answer:
-        return None
-    return _reference_topic(answer)
-
-
-def _empty_string(answer):
-    return _reference_topic(answer) or ""
-
-
-def _crashes(answer):
-    return re.search(r"talking about (.+?)\.", answer).group(1).lower()
+@pytest.mark.parametrize("shift", [0, 2, 15])
+def test_topic_change_check_accepts_the_paired_bootstrap(shift):
+    checks.check_topic_change(_paired, *_run_data(shift))
 
 
 @pytest.mark.parametrize("wrong, hint", [
-    (_after_about, "Drop the full stop"),
-    (_first_word, "several words"),
-    (_keeps_case, "lowercase"),
-    (_whole_text, "first sentence"),
-    (_with_marker, "only the words after"),
-    (_marker_only, "taken as a whole"),
-    (_empty_string, "return None"),
-    (_crashes, "raised AttributeError"),
+    (_unpaired, "Pair the models"),
+    (_reversed, "wrong sign"),
+    (_always_within, "beyond noise"),
+    (_after_only, "not for one model"),
+    (lambda before, after: 0.05, "Return a pair"),
+    (lambda before, after: ("yes", (0, 1)), "True or False"),
+    (lambda before, after: (True, (0.1, -0.1)), "low first"),
+    (lambda before, after: before[1000], "raised IndexError"),
 ])
-def test_named_topic_check_rejects_plausible_parsers(wrong, hint):
-    checks.check_named_topic(_solution)
+def test_topic_change_check_rejects_plausible_readings(wrong, hint):
     with pytest.raises(checks.CheckFailed, match=hint):
-        checks.check_named_topic(wrong)
+        checks.check_topic_change(wrong, *_run_data(15))
 
 
-def test_named_topic_check_says_what_to_define():
-    with pytest.raises(checks.CheckFailed, match="Define"):
-        checks.check_named_topic(None)
+def test_topic_change_check_lets_an_unfinished_exercise_stop_the_lab():
+    def unfinished(before, after):
+        raise NotImplementedError()
+
+    with pytest.raises(NotImplementedError):
+        checks.check_topic_change(unfinished, *_run_data(0))
 
 
-def test_reference_parser_scores_the_tiny_models_answer_form():
-    answers = [finetune.topic_answer("hotel check-in"), "#Person1# asks #Person2# for a room.", ""]
-    scores = finetune.topic_scores(answers, ["hotel check-in"] * 3, _reference_topic)
-    assert scores == {"topic_accuracy": pytest.approx(1 / 3), "no_topic": 1}
+# --- 03.3: predict LoRA's trainable share ----------------------------------------------------------------------
+
+SETTINGS = [{"r": 8, "target_modules": ["q", "k", "v", "o"]}, {"r": 32, "target_modules": ["q", "v"]}]
 
 
-# --- 03.3 / 03.4: LoRA arithmetic --------------------------------------------------------------------------
-
-def _right_counter(model, target_modules, r):
-    return sum(r * (m.in_features + m.out_features) for name, m in model.named_modules()
-               if isinstance(m, torch.nn.Linear) and name.split(".")[-1] in target_modules)
-
-
-@pytest.mark.parametrize("targets, r", [(["q", "v"], 4), (["q", "k", "v", "o"], 8), (["o"], 2), (["wo", "wi_0"], 3)])
-def test_reference_lora_count_equals_peft(summarizer, targets, r):
+@pytest.mark.parametrize("settings", SETTINGS)
+def test_lora_share_is_what_peft_prints(summarizer, settings):
     model, _ = summarizer
-    peft_model = finetune.add_lora(model, finetune.lora_config(r=r, lora_alpha=r, target_modules=targets))
-    assert lora_count(model, targets, r) == finetune.count_parameters(peft_model)[0]
+    peft_model = finetune.add_lora(model, finetune.lora_config(lora_alpha=settings["r"], **settings))
+    assert lora_share(model, settings["target_modules"], settings["r"]) == pytest.approx(
+        finetune.count_parameters(peft_model)[2])
 
 
-def test_lecture_layer_count_equals_peft():
-    from peft import LoraConfig, get_peft_model
-
-    from labkit.checks.finetune import _lecture_layer
-
-    layer = get_peft_model(_lecture_layer(), LoraConfig(r=8, target_modules=["q"]))
-    assert finetune.count_parameters(layer)[0] == 4608 == 8 * 64 + 512 * 8
-    assert round(1 - 4608 / (512 * 64), 2) == 0.86  # the lecture's "86% fewer"
-
-
-def test_lora_counter_check(summarizer):
+@pytest.mark.parametrize("settings", SETTINGS)
+def test_lora_share_check_grades_by_the_stated_rule(summarizer, settings):
     model, _ = summarizer
-    checks.check_lora_counter(_right_counter, model)
-
-    def substring(model, target_modules, r):
-        return sum(r * (m.in_features + m.out_features) for name, m in model.named_modules()
-                   if isinstance(m, torch.nn.Linear) and any(t in name for t in target_modules))
-
-    def a_only(model, target_modules, r):
-        return sum(r * m.in_features for name, m in model.named_modules()
-                   if isinstance(m, torch.nn.Linear) and name.split(".")[-1] in target_modules)
-
-    def full_weights(model, target_modules, r):
-        return sum(m.in_features * m.out_features for name, m in model.named_modules()
-                   if isinstance(m, torch.nn.Linear) and name.split(".")[-1] in target_modules)
-
-    def no_return(model, target_modules, r):
-        _right_counter(model, target_modules, r)
-
-    def lecture_hardcoded(model, target_modules, r):
-        return 4608 if len(list(model.modules())) == 2 else 12345
-
-    with pytest.raises(checks.CheckFailed, match=r"\*ends\*"):
-        checks.check_lora_counter(substring, model)
-    with pytest.raises(checks.CheckFailed, match="4,608"):
-        checks.check_lora_counter(a_only, model)  # fails on the lecture's layer first
-    with pytest.raises(checks.CheckFailed, match="full 512 x 64"):
-        checks.check_lora_counter(full_weights, model)
-    with pytest.raises(checks.CheckFailed, match="None"):
-        checks.check_lora_counter(no_return, model)
-    with pytest.raises(checks.CheckFailed, match=r"r \* \(in_features"):
-        checks.check_lora_counter(lecture_hardcoded, model)
+    share = lora_share(model, settings["target_modules"], settings["r"])
+    for inside in (share, share * 0.9, share * 1.12):
+        checks.check_lora_share(inside, model, settings)
+    with pytest.raises(checks.CheckFailed, match="outside the rule|attention|two|fraction|themselves|decoder"):
+        checks.check_lora_share(share * 1.5, model, settings)
 
 
-def test_lora_counter_check_catches_one_matrix_on_the_model(summarizer):
+def _share_of(model, settings, keep, per_matrix):
+    total = sum(p.numel() for p in model.parameters())
+    n = sum(per_matrix(m) for name, m in model.named_modules() if isinstance(m, torch.nn.Linear)
+            and name.split(".")[-1] in settings["target_modules"] and keep(name))
+    return 100 * n / (total + n)
+
+
+def test_lora_share_check_names_the_likely_mistake(summarizer):
     model, _ = summarizer
+    settings = SETTINGS[0]
+    r = settings["r"]
+    both = lambda m: r * (m.in_features + m.out_features)  # noqa: E731
+    no_cross = _share_of(model, settings, lambda n: "EncDecAttention" not in n, both)
+    encoder = _share_of(model, settings, lambda n: n.startswith("encoder."), both)
+    one = _share_of(model, settings, lambda n: True, lambda m: r * m.in_features)
+    with pytest.raises(checks.CheckFailed, match="cross-attention"):
+        checks.check_lora_share(no_cross, model, settings)
+    with pytest.raises(checks.CheckFailed, match="decoder too"):
+        checks.check_lora_share(encoder, model, settings)
+    with pytest.raises(checks.CheckFailed, match="two: A"):
+        checks.check_lora_share(one, model, settings)
+    with pytest.raises(checks.CheckFailed, match="fraction"):
+        checks.check_lora_share(lora_share(model, settings["target_modules"], r) / 100, model, settings)
+    with pytest.raises(checks.CheckFailed, match="a number"):
+        checks.check_lora_share("about 3%", model, settings)
+    with pytest.raises(checks.CheckFailed, match="a number"):
+        checks.check_lora_share(None, model, settings)
 
-    def a_only_but_lecture_right(model, target_modules, r):
-        if len(list(model.modules())) == 2:
-            return 4608
-        return sum(r * m.in_features for name, m in model.named_modules()
-                   if isinstance(m, torch.nn.Linear) and name.split(".")[-1] in target_modules)
 
-    with pytest.raises(checks.CheckFailed, match="only one of the two matrices"):
-        checks.check_lora_counter(a_only_but_lecture_right, model)
+# --- 03.4: LoRA's forward pass by hand ---------------------------------------------------------------------------
 
+def _right_forward(x, weight, A, B, alpha, r, bias=None):
+    out = x @ weight.T + (alpha / r) * (x @ A.T @ B.T)
+    return out + bias if bias is not None else out
+
+
+def test_lora_forward_check_accepts_the_formula():
+    checks.check_lora_forward(_right_forward)
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (lambda x, W, A, B, alpha, r, bias=None: x @ W.T + (0 if bias is None else bias) + x @ A.T @ B.T, "alpha / r"),
+    (lambda x, W, A, B, alpha, r, bias=None: x @ W.T + (0 if bias is None else bias) + r / alpha * (x @ A.T @ B.T),
+     "not r / alpha"),
+    (lambda x, W, A, B, alpha, r, bias=None: alpha / r * (x @ A.T @ B.T), "frozen weight"),
+    (lambda x, W, A, B, alpha, r, bias=None: x @ W.T + alpha / r * (x @ A.T @ B.T), "bias"),
+    (lambda x, W, A, B, alpha, r, bias=None: x @ W + alpha / r * (x @ A @ B), "shapes"),
+    (lambda x, W, A, B, alpha, r, bias=None: (x @ W.T).sum(-1), "shape"),
+    (lambda x, W, A, B, alpha, r, bias=None: (x @ W.T + alpha / r * (x @ A.T @ B.T)).tolist(), "tensor"),
+])
+def test_lora_forward_check_rejects_plausible_mistakes(wrong, hint):
+    with pytest.raises(checks.CheckFailed, match=hint):
+        checks.check_lora_forward(wrong)
+
+
+# --- 03.5: a parameter budget --------------------------------------------------------------------------------------
 
 def test_budget_ranks_check(summarizer):
     model, _ = summarizer

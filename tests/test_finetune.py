@@ -9,7 +9,7 @@ import pytest
 import torch
 from transformers import TrainerCallback
 
-from labkit import finetune
+from labkit import config, finetune
 
 
 @pytest.fixture(scope="module")
@@ -260,3 +260,105 @@ def test_two_trainings_into_one_folder_take_turns(summarizer, small_train, tmp_p
     assert results[0].steps == 6 and sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-6"]
     assert results[0].losses["loss"].tolist() == first.losses["loss"].tolist()
     assert all(torch.equal(a, b) for a, b in zip(trained.parameters(), second.parameters(), strict=True))
+
+
+# --- the topic parser, LoRA's count, adapters, the model card ----------------------------------------------------
+
+@pytest.mark.parametrize("answer, topic", [
+    ("#Person1# and #Person2# are talking about hotel check-in.", "hotel check-in"),
+    ("#Person1# and #Person2# are talking about moving house.", "moving house"),
+    ("They are talking about Job Interview.", "job interview"),
+    ("#Person1# and #Person2# are talking about weather. #Person1# says it will rain tomorrow.", "weather"),
+    ("renting an apartment", "renting an apartment"),
+    ("  The weather  \n#Person2#: Nice day!", "the weather"),
+    ("", None),
+    ("#Person1# and #Person2# are talking about .", None),
+])
+def test_named_topic_reads_every_answer_form_and_never_crashes(answer, topic):
+    assert finetune.named_topic(answer) == topic
+
+
+def test_topic_correct_is_the_per_example_form_of_topic_scores():
+    answers = [finetune.topic_answer("Hotel check-in"), "#Person1# asks for a room.", "", "shopping"]
+    topics = ["hotel check-in", "hotel check-in", "weather", "Shopping"]
+    assert finetune.topic_correct(answers, topics) == [1.0, 0.0, 0.0, 1.0]
+    assert finetune.topic_scores(answers, topics, finetune.named_topic)["topic_accuracy"] == 0.5
+    with pytest.raises(ValueError, match="pair up"):
+        finetune.topic_correct(answers, topics[:2])
+
+
+@pytest.mark.parametrize("targets, r", [(["q", "v"], 4), (["q", "k", "v", "o"], 8), (["o"], 2), (["wo", "wi_0"], 3)])
+def test_lora_parameter_count_equals_peft(summarizer, targets, r):
+    model, _ = summarizer
+    peft_model = finetune.add_lora(model, finetune.lora_config(r=r, lora_alpha=r, target_modules=targets))
+    assert finetune.lora_parameter_count(model, targets, r) == finetune.count_parameters(peft_model)[0]
+
+
+def test_adapters_start_as_identity_and_freeze_the_base(summarizer):
+    model, tokenizer = summarizer
+    adapted = finetune.add_adapters(model, bottleneck=8)
+    # the up-projection starts at zero (the copy's memory layout may move a matrix product by float rounding)
+    assert torch.allclose(_logits(adapted, tokenizer), _logits(model, tokenizer), atol=1e-5)
+    trainable = {n for n, p in adapted.named_parameters() if p.requires_grad}
+    assert trainable == set(finetune.adapter_parameters(adapted))
+    n_blocks = model.config.num_layers + model.config.num_decoder_layers
+    d = model.config.d_model
+    assert finetune.count_parameters(adapted)[0] == n_blocks * (2 * d * 8 + 8 + d)
+    assert not any(".adapter." in n for n, _ in model.named_parameters())  # the original is untouched
+    layer = finetune.bottleneck_adapter(6, 3)
+    h = torch.randn(2, 6)
+    assert torch.equal(layer(h), h)
+
+
+def test_adapter_training_lowers_the_loss_and_moves_only_the_adapters(summarizer, small_train, tmp_path):
+    model, tokenizer = summarizer
+    adapted = finetune.add_adapters(model, bottleneck=16)
+    frozen = {n: p.detach().clone() for n, p in adapted.named_parameters() if not p.requires_grad}
+    run = finetune.train(adapted, tokenizer, small_train, tmp_path / "run", learning_rate=1e-2, max_steps=30,
+                         batch_size=8, logging_steps=5, disable_tqdm=True)
+    losses = run.losses["loss"].tolist()
+    assert run.steps == 30 and losses[-1] < losses[0]
+    assert all(torch.equal(p, frozen[n]) for n, p in adapted.named_parameters() if n in frozen)
+    assert any(p.abs().sum() > 0 for n, p in finetune.adapter_parameters(adapted).items() if n.endswith("up.weight"))
+    assert not torch.equal(_logits(adapted, tokenizer), _logits(model, tokenizer))
+
+
+def test_adapter_settings_follow_the_profile(profile, monkeypatch):
+    profile("course")
+    assert finetune.adapter_settings() == finetune.ADAPTER_SETTINGS["course"]
+    monkeypatch.setenv("LABKIT_SIZES", "smoke")
+    profile("tiny")
+    assert finetune.adapter_settings() == {**finetune.ADAPTER_SETTINGS["tiny"], **finetune.ADAPTER_SMOKE}
+    assert finetune.notebook_setting("prompt_tuning") == config.setting("prompt_tuning")  # smoke: no adjustment
+    monkeypatch.setenv("LABKIT_SIZES", "full")
+    profile("tiny")
+    assert finetune.notebook_setting("prompt_tuning") == {**config.setting("prompt_tuning"), "max_steps": 25}
+    assert finetune.notebook_setting("lora") == config.setting("lora")
+    profile("course")
+    assert finetune.notebook_setting("prompt_tuning") == config.setting("prompt_tuning")
+
+
+def test_generation_seconds_times_a_fixed_number_of_tokens(summarizer):
+    model, tokenizer = summarizer
+    seconds = finetune.generation_seconds(model, tokenizer, ["#Person1#: Hi.\n#Person2#: Hello."], new_tokens=4,
+                                          repeats=2)
+    assert 0 < seconds < 30
+
+
+def test_model_card_carries_the_run_and_round_trips(tmp_path):
+    from huggingface_hub import ModelCard
+
+    scores = {"rouge1": 0.31234, "rouge2": 0.1, "rougeL": 0.25, "rougeLsum": 0.25}
+    card = finetune.model_card("tiny-t5-dialogsum-lora", base_model="labkit/tiny-t5", dataset="labkit/dialogsum",
+                               method="LoRA", scores=scores, n_test=100, training={"max_steps": 150},
+                               licence="apache-2.0", licence_note="written by the project",
+                               limitations="Trained briefly on synthetic dialogues.")
+    assert card.data.base_model == "labkit/tiny-t5" and card.data.license == "apache-2.0"
+    assert card.data.eval_results[0].metric_value == 0.3123
+    assert "| rouge1 | 0.3123 |" in card.text and "Trained briefly on synthetic dialogues." in card.text
+    assert "max_steps = 150" in card.text and "100 dialogues" in card.text
+    card.save(tmp_path / "README.md")
+    loaded = ModelCard.load(tmp_path / "README.md")
+    assert loaded.data.eval_results[0].metric_name == "rouge1" and loaded.data.datasets == ["labkit/dialogsum"]
+    with pytest.raises(ValueError, match="scores"):
+        finetune.model_card("m", "b", "d", "LoRA", {}, 1, {}, "apache-2.0", "", "")
