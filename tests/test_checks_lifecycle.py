@@ -115,7 +115,7 @@ def test_fewest_gpus_rejects_plausible_slips(answer, hint):
     fails(hint, checks.check_fewest_gpus, answer, **SCENARIO)
 
 
-# ------------------------------------------------------------------ 00.7 compute-optimal size for a budget
+# ------------------------------------------------------------------ 00.8 compute-optimal size for a budget
 BUDGET = dict(gpus=8, peak_tflops=125, utilization=0.4, days=30)
 FLOPS = 8 * 125e12 * 0.4 * 30 * 86400
 
@@ -201,12 +201,12 @@ def test_bubble_prediction_rejects_plausible_slips(answer, hint):
     fails(hint, checks.check_bubble_prediction, answer)
 
 
-# ------------------------------------------------------------------ 00.6 a 3D-parallel layout for a brief
+# ------------------------------------------------------------------ 00.7 a 3D-parallel layout for a brief
 BRIEF = dict(n_params=175e9, n_gpus=512, gpu_gb=80, reserve_gb=30, micro_batches=8, max_bubble=0.2, gpus_per_node=8)
 
 
 def test_3d_layout_is_exercise_00_6_and_accepts_the_layout_that_meets_the_brief(capsys):
-    assert checks.exercise_of(checks.check_3d_layout) == "00.6"
+    assert checks.exercise_of(checks.check_3d_layout) == "00.7"
     checks.check_3d_layout({"data": 32, "pipeline": 2, "tensor": 8}, **BRIEF)
     assert "only layout" in capsys.readouterr().out
     looser = {**BRIEF, "max_bubble": 0.5}  # a brief with several answers: each one passes, the others are named
@@ -229,4 +229,22 @@ def test_3d_layout_rejects_layouts_that_break_the_brief(layout, hint):
 
 
 def test_compute_optimal_params_is_now_exercise_00_7():
-    assert checks.exercise_of(checks.check_compute_optimal_params) == "00.7"
+    assert checks.exercise_of(checks.check_compute_optimal_params) == "00.8"
+
+
+# ------------------------------------------------------------------ 00.6 reading this run's pipeline table
+def test_bubble_reading():
+    import pandas as pd
+
+    table = pd.DataFrame({"timed wait": [0.52, 0.36, 0.23, 0.14], "computed": [0.60, 0.50, 0.20, 0.30]},
+                         index=pd.Index([1, 2, 4, 8], name="micro_batches"))
+    checks.check_bubble_reading(True, True, table)  # 3 of 4 computed above
+    with pytest.raises(checks.CheckFailed, match="every larger m"):
+        checks.check_bubble_reading(False, True, table)
+    with pytest.raises(checks.CheckFailed, match="more than half"):
+        checks.check_bubble_reading(True, False, table)
+    flat = table.assign(**{"timed wait": [0.5, 0.5, 0.2, 0.1], "computed": [0.4, 0.6, 0.1, 0.2]})
+    checks.check_bubble_reading(False, False, flat)  # a tie is not a fall; 2 of 4 is not more than half
+    with pytest.raises(checks.CheckFailed, match="True or False"):
+        checks.check_bubble_reading("yes", True, table)
+    assert checks.exercise_of(checks.check_bubble_reading) == "00.6"

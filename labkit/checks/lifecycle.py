@@ -279,7 +279,37 @@ def check_bubble_prediction(predicted_bubble, stages: int = 2) -> None:
                       "backward of each micro-batch) and the slots it waits at the start and at the end.")
 
 
+def read_bubbles(bubbles) -> tuple[bool, bool]:
+    """The two readings exercise 00.6 asks for, from a run's bubble table (index: micro-batches; columns
+    "timed wait", "computed"): does the schedule's bubble fall at every larger m, and do the computed steps sit
+    above the timed-wait ones for more than half of the micro-batch counts?"""
+    wait = [float(v) for v in bubbles["timed wait"]]
+    falls = all(later < earlier for earlier, later in zip(wait, wait[1:], strict=False))
+    above = sum(float(c) > float(w) for c, w in zip(bubbles["computed"], bubbles["timed wait"], strict=True))
+    return falls, 2 * above > len(wait)
+
+
 @exercise("00.6")
+def check_bubble_reading(schedule_follows_formula, machine_adds_idle, bubbles) -> None:
+    """two readings of this run's own pipeline table."""
+    answers = {"schedule_follows_formula": schedule_follows_formula, "machine_adds_idle": machine_adds_idle}
+    for name, value in answers.items():
+        require(isinstance(value, bool) or type(value).__name__ == "bool_", f"Set `{name}` to True or False.")
+    falls, above = read_bubbles(bubbles)
+    wait = ", ".join(f"m={m}: {v:.3f}" for m, v in bubbles["timed wait"].items())
+    require(bool(schedule_follows_formula) == falls,
+            f"The timed-wait column reads {wait}. 'Falls' means every larger m has a smaller bubble than the one "
+            f"before it: that is {falls} here.")
+    pairs = ", ".join(f"m={m}: {c:.3f} vs {w:.3f}" for m, c, w in
+                      zip(bubbles.index, bubbles["computed"], bubbles["timed wait"], strict=True))
+    require(bool(machine_adds_idle) == above,
+            f"Computed vs timed wait, per m: {pairs}. Count the micro-batch counts where the computed step idles "
+            f"more; more than half of them? That is {above} here.")
+    ok(f"Read right: the schedule's bubble {'falls' if falls else 'does not fall'} at every larger m, and the "
+       f"computed steps {'do' if above else 'do not'} idle more than the schedule alone for most m.")
+
+
+@exercise("00.7")
 def check_3d_layout(layout, n_params: float, n_gpus: int, gpu_gb: float, reserve_gb: float, micro_batches: int,
                     max_bubble: float, gpus_per_node: int, zero_stage: int = 1) -> None:
     """``layout = {"data": d, "pipeline": p, "tensor": t}`` meeting a 3D-parallelism brief."""
@@ -321,7 +351,7 @@ def check_3d_layout(layout, n_params: float, n_gpus: int, gpu_gb: float, reserve
                             "It is the only layout that meets the brief."))
 
 
-@exercise("00.7")
+@exercise("00.8")
 def check_compute_optimal_params(optimal_params, gpus: int, peak_tflops: float, utilization: float,
                                  days: float) -> None:
     """The compute-optimal model size for ``gpus`` GPUs at ``peak_tflops`` x ``utilization`` for ``days`` days."""
