@@ -273,6 +273,11 @@ class SandboxSpec:
                 argv += ["--ro-bind", host, host]
         for name in ETC:
             argv += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
+        # a kit, environment or cache under /tmp (a clone in a temporary folder) is bound below /tmp, so /tmp cannot
+        # become the symlink to the sandbox's own tmp: give it a capped tmpfs of its own first, binds on top
+        tmp_holds_binds = any(Path(path).is_relative_to("/tmp") for path in self.binds)
+        if tmp_holds_binds:
+            argv += ["--perms", "1777", "--size", str(limits.disk_mb * 2**20), "--tmpfs", "/tmp"]
         for path in self.binds:
             argv += ["--ro-bind", path, path]
         argv += ["--proc", "/proc", "--dev", "/dev",
@@ -284,7 +289,9 @@ class SandboxSpec:
             path = Path(connection_file).with_name(name)
             path.write_text(text, encoding="ascii")
             argv += ["--ro-bind", str(path), f"/etc/{name}"]
-        argv += ["--symlink", TMP, "/tmp", "--ro-bind", connection_file, CONNECTION, "--remount-ro", "/",
+        if not tmp_holds_binds:
+            argv += ["--symlink", TMP, "/tmp"]
+        argv += ["--ro-bind", connection_file, CONNECTION, "--remount-ro", "/",
                  "--chdir", WORK, "--clearenv"]
         for key, value in sorted(self.env.items()):
             argv += ["--setenv", key, value]
