@@ -510,3 +510,21 @@ def test_a_release_has_no_solutions_and_no_hidden_checks(tmp_path, capsys, monke
         "Exercise 00.1", "Exercise 00.1 (changed)", 1), encoding="utf-8")
     assert cli.main(["release", str(tmp_path / "stale")]) == 2
     assert "labs/ is out of date for 00_lifecycle.ipynb" in capsys.readouterr().err
+
+
+def test_a_kit_under_tmp_gets_a_tmp_of_its_own_instead_of_the_symlink(tmp_path):
+    """A clone in a temporary folder binds paths below /tmp; /tmp then cannot be a symlink (bwrap would fail and
+    every kernel die before replying), so it becomes a capped tmpfs under the binds."""
+    def argv(binds):
+        spec = sandbox.SandboxSpec(bwrap="bwrap", limits=LIMITS, binds=binds, cache=binds[-1])
+        return spec.command(["python", "-m", "ipykernel_launcher"], str(tmp_path / "kernel.json"), 3, 60.0)
+
+    def pairs(args):
+        return list(zip(args, args[1:], strict=False))
+
+    under_tmp = argv(("/tmp/tmp.x/k/.venv", "/tmp/tmp.x/cache"))
+    tmpfs = under_tmp.index("/tmp", under_tmp.index("--tmpfs"))
+    assert ("--tmpfs", "/tmp") in pairs(under_tmp) and ("/sandbox/tmp", "/tmp") not in pairs(under_tmp)
+    assert tmpfs < under_tmp.index("/tmp/tmp.x/k/.venv")  # the tmpfs first, the binds on top of it
+    elsewhere = argv(("/opt/kit/.venv", "/opt/kit/cache"))
+    assert ("/sandbox/tmp", "/tmp") in pairs(elsewhere) and ("--tmpfs", "/tmp") not in pairs(elsewhere)
