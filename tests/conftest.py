@@ -87,8 +87,8 @@ def pytest_configure(config):
 # artifacts it builds first; one thread per worker; 2026-12-02 evening): a notebook, or a test file (xdist's
 # --dist loadscope hands out a file as one unit). Only the order matters. A notebook not listed counts as long
 # (new notebooks tend to be), a test file not listed as short. docs/decisions.md, "Test suite time".
-NOTEBOOK_SECONDS = {"06": 420, "03": 400, "07": 240, "05": 150, "08": 145, "10": 129, "01": 92, "09": 90, "02": 80,
-                    "00": 45, "12": 30, "04": 25, "11": 16}
+NOTEBOOK_SECONDS = {"06": 556, "08": 547, "03": 496, "05": 305, "02": 286, "10": 264, "07": 222, "09": 218,
+                    "01": 171, "00": 64, "04": 43, "11": 27, "12": 22}
 TEST_FILE_SECONDS = {"test_notebooks.py": 85, "test_sagemaker.py": 30, "test_rlhf.py": 80, "test_train.py": 45,
                      "test_browser.py": 45, "test_grade.py": 60, "test_grading_sandbox.py": 60,
                      "test_lifecycle.py": 60, "test_finetune.py": 32, "test_checks_rag.py": 20,
