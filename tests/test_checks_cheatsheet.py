@@ -31,3 +31,33 @@ def test_stage_for_brief():
         checks.check_stage_for_brief(None, table, 5.0)
     with pytest.raises(checks.CheckFailed, match="exactly as the table"):
         checks.check_stage_for_brief("LoRA", table, 5.0)
+
+
+def test_where_time_goes():
+    table = _table().assign(**{"seconds per step": [0.1, 0.5, 0.02, 0.03, 0.06, 1.0, 0.1]})
+    checks.check_where_time_goes("RLHF (PPO)", 2.0, table)  # RLHF's 30 s is the longest training stage
+    with pytest.raises(checks.CheckFailed, match="only stages that train count"):
+        checks.check_where_time_goes("pre-training", 2.0, table)
+    with pytest.raises(checks.CheckFailed, match="speed-up is full over LoRA"):
+        checks.check_where_time_goes("RLHF (PPO)", 0.5, table)
+    with pytest.raises(checks.CheckFailed, match="Expected 2.000"):
+        checks.check_where_time_goes("RLHF (PPO)", 3.0, table)
+    with pytest.raises(checks.CheckFailed, match="index spells"):
+        checks.check_where_time_goes("RLHF", 2.0, table)
+
+
+def test_trainable_share(summarizer):
+    model, tokenizer = summarizer
+
+    def right(m):
+        params = list(m.parameters())
+        return sum(p.numel() for p in params if p.requires_grad) / sum(p.numel() for p in params)
+
+    checks.check_trainable_share(right, model, tokenizer)
+    with pytest.raises(checks.CheckFailed, match="percentage"):
+        checks.check_trainable_share(lambda m: 100 * right(m), model, tokenizer)
+    with pytest.raises(checks.CheckFailed, match="requires_grad"):
+        checks.check_trainable_share(lambda m: 1.0, model, tokenizer)
+    with pytest.raises(checks.CheckFailed, match="elements"):  # counting tensors, not elements
+        checks.check_trainable_share(lambda m: sum(p.requires_grad for p in m.parameters())
+                                     / len(list(m.parameters())), model, tokenizer)
