@@ -420,6 +420,17 @@ def critique_and_revise(model, tokenizer, rows: Sequence[dict], constitution: di
     return records, Counter(rec["status"] for rec in records)
 
 
+def _both_orders(records, constitution, request):
+    """The usable records and two judge questions for each: (response, revision) in that order, then swapped."""
+    todo = [rec for rec in records if rec["status"] == "ok"]
+    questions = []
+    for rec in todo:
+        principle = constitution[rec["principle"]]
+        questions.append(request(principle, rec["prompt"], rec["response"], rec["revision"]))
+        questions.append(request(principle, rec["prompt"], rec["revision"], rec["response"]))
+    return todo, questions
+
+
 def ai_preferences(model, tokenizer, records: list[dict], constitution: dict[str, Principle], generation_config=None,
                    parse: Callable = parse_preference, batch_size: int = 16, seed: int = 0) -> Counter:
     """Ask the model which of (response, revision) follows the principle better - once in each order.
@@ -429,12 +440,7 @@ def ai_preferences(model, tokenizer, records: list[dict], constitution: dict[str
     ``"position-inconsistent preference"`` (the answer followed the letter, not the content - a known
     bias of LLM judges). Returns the counts of every status.
     """
-    todo = [rec for rec in records if rec["status"] == "ok"]
-    questions = []
-    for rec in todo:
-        principle = constitution[rec["principle"]]
-        questions.append(preference_request(principle, rec["prompt"], rec["response"], rec["revision"]))
-        questions.append(preference_request(principle, rec["prompt"], rec["revision"], rec["response"]))
+    todo, questions = _both_orders(records, constitution, preference_request)
     answers = _generate(model, tokenizer, questions, generation_config, batch_size, seed)
     for k, rec in enumerate(todo):
         first, second = answers[2 * k], answers[2 * k + 1]
@@ -525,12 +531,7 @@ def judge_both_orders(model, tokenizer, records: list[dict], constitution: dict[
     """
     import pandas as pd
 
-    todo = [rec for rec in records if rec["status"] == "ok"]
-    questions = []
-    for rec in todo:
-        principle = constitution[rec["principle"]]
-        questions.append(request(principle, rec["prompt"], rec["response"], rec["revision"]))
-        questions.append(request(principle, rec["prompt"], rec["revision"], rec["response"]))
+    todo, questions = _both_orders(records, constitution, request)
     logps = choice_logprobs(model, tokenizer, questions, ("A", "B"), batch_size=batch_size)
     logodds = (logps[:, 0] - logps[:, 1]).tolist()
     rows = []
