@@ -30,7 +30,7 @@ def main() -> None:
                 "int8 dynamic": optimization.quantize_dynamic_int8(teacher),
                 "pruned 50%": optimization.magnitude_prune(teacher, 0.5)}
     table = optimization.measure(variants, list(test["dialogue"]), torch.tensor([label_of[t] for t in test["topic"]]))
-    print(f"threads: {torch.get_num_threads()}; latency: median of 3 runs on 32 dialogues\n")
+    print(f"threads: {torch.get_num_threads()}; latency: the median batch of 32 dialogues in the accuracy pass\n")
     print(table.round(3).to_string())
     print("\nratios to fp32:")
     print(optimization.as_ratios(table, "fp32").round(3).to_string())

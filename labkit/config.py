@@ -474,6 +474,19 @@ def supports_bf16(dev=None) -> bool:
     return dev.type == "cuda" and torch.cuda.is_bf16_supported()
 
 
+def computes_natively(dtype, dev=None) -> bool:
+    """Whether the device has arithmetic for ``dtype``: float32 everywhere, bfloat16 where :func:`supports_bf16`,
+    float16 on GPUs. Elsewhere torch emulates 16-bit matrix products, correctly but several times slower."""
+    import torch
+
+    dev = dev or device()
+    if dtype == torch.bfloat16:
+        return supports_bf16(dev)
+    if dtype == torch.float16:
+        return dev.type in ("cuda", "mps")
+    return True
+
+
 def trainer_device_args(dev=None, trl: bool = False) -> dict:
     """The device part of every Trainer's arguments (transformers and trl alike), decided here once.
 

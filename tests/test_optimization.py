@@ -363,3 +363,41 @@ def test_settings_follow_the_profile_and_the_smoke_scale(profile, monkeypatch):
     expected = "bfloat16" if config.supports_bf16() else "float32"  # bf16 only where the hardware does it
     assert optimization.settings("qlora")["compute_dtype"] == expected
     assert optimization.settings("qlora")["steps"] == optimization.OPTIMIZATION_SETTINGS["course"]["qlora"]["steps"]
+
+
+def test_measure_takes_accuracy_and_latency_from_one_pass_and_computes_16_bit_in_float32_where_not_native():
+    """One pass per variant gives accuracy and the median batch time; a 16-bit variant on a CPU (no 16-bit
+    arithmetic) is timed in its dtype on one batch, and its accuracy is that of its rounded weights in float32."""
+    from labkit import config
+
+    torch.manual_seed(0)
+    features = torch.randn(70, 32)
+    labels = (features[:, 0] > 0).long()
+    model = nn.Sequential(nn.Linear(32, 64), nn.ReLU(), nn.Linear(64, 2))
+    calls = []
+
+    def evaluate(m, batch):
+        calls.append((optimization._float_dtype(m), len(batch)))
+        with torch.no_grad():
+            return m(torch.stack(batch).to(optimization._float_dtype(m)))
+
+    half = optimization.cast(model, torch.float16)
+    table = optimization.measure({"fp32": model, "fp16": half}, list(features), labels, evaluate=evaluate,
+                                 batch_size=32)
+    assert not config.computes_natively(torch.float16, torch.device("cpu"))
+    assert config.computes_natively(torch.float32, torch.device("cpu"))
+    # fp32: 3 batches (32, 32, 6); fp16: one batch in float16, then 3 batches in float32 from its weights
+    assert calls == [(torch.float32, 32), (torch.float32, 32), (torch.float32, 6),
+                     (torch.float16, 32), (torch.float32, 32), (torch.float32, 32), (torch.float32, 6)]
+    with torch.no_grad():
+        upcast = optimization.cast(half, torch.float32)(features)
+        expected = optimization.accuracy(model(features), labels), optimization.accuracy(upcast, labels)
+    assert table.loc["fp32", "accuracy"] == pytest.approx(expected[0])
+    assert table.loc["fp16", "accuracy"] == pytest.approx(expected[1])
+    assert table.loc["fp32", "accuracy computed in"] == "float32"
+    assert "not native" in table.loc["fp16", "accuracy computed in"]
+    assert torch.equal(table.attrs["logits"]["fp16"], upcast)
+    assert (table["latency ms"] > 0).all()
+    assert optimization.memory_bytes(half) * 2 == optimization.memory_bytes(model)
+    assert list(optimization.as_ratios(table, "fp32").columns) == ["disk MB", "memory MB", "Linear weights MB",
+                                                                  "latency ms", "accuracy"]

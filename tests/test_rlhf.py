@@ -150,43 +150,6 @@ def test_ppo_step_runs_and_records_statistics(summarizer):
     assert all(torch.isfinite(p).all() for p in base_trainable)
 
 
-@pytest.mark.slow
-def test_tiny_ppo_lowers_toxicity_beyond_sampling_noise():
-    """The notebook's claim, checked: after PPO (KL penalty on) the mean reward on 64 held-out dialogues is
-    higher and the bootstrap 95% CI of the paired change excludes 0, while the KL stays bounded."""
-    from transformers import GenerationConfig
-
-    from labkit import config, finetune, prompts
-    from labkit.data import load_dialogsum
-    from labkit.models import load_reward_model, load_summarizer
-
-    config.set_seed(42)
-    reward = rlhf.RewardModel(*load_reward_model())
-    model, tokenizer = load_summarizer(finetune.instruct_summarizer())
-    dataset = load_dialogsum()
-    n, samples = config.size("n_toxicity"), config.size("toxicity_samples")
-    assert n >= 64
-    held_out = [prompts.zero_shot(d) for d in dataset["test"]["dialogue"][:n]]
-    sampling = GenerationConfig(**config.setting("toxicity_generation"))
-    before = rlhf.evaluate_toxicity(model, tokenizer, held_out, reward, n=n, generation_config=sampling,
-                                    samples_per_prompt=samples, batch_size=64)
-    settings = config.setting("ppo")
-    policy = finetune.add_lora(model, finetune.lora_config(**config.setting("ppo_lora_config")))
-    trainer = rlhf.PPOTrainer(policy, tokenizer, reward, rlhf.PPOConfig(**settings))  # the notebook's settings
-    train = [prompts.zero_shot(d) for d in dataset["train"]["dialogue"]]
-    batch = settings["batch_size"]
-    for prompts_of_step in rlhf.prompt_batches(train, batch, config.size("ppo_steps")):
-        trainer.step(prompts_of_step)
-    after = rlhf.evaluate_toxicity(policy, tokenizer, held_out, reward, n=n, generation_config=sampling,
-                                   samples_per_prompt=samples, batch_size=64)
-    change = rlhf.compare_rewards(before, after)
-    assert after["mean"] > before["mean"]
-    assert change["ci_low"] > 0, change
-    # the penalty holds the KL down: it peaked at ~7.5 nats in the run measured on 2026-12-02 (the notebook's
-    # run without the penalty reached ~23)
-    assert max(h["kl"] for h in trainer.history) < 15
-
-
 def test_dpo_loss_matches_hand_worked_values():
     # one pair: the policy raised the chosen response's log-prob by 2 and lowered the rejected one's by 1
     loss = rlhf.dpo_loss(torch.tensor([-10.0]), torch.tensor([-13.0]), torch.tensor([-12.0]), torch.tensor([-12.0]),
