@@ -83,17 +83,18 @@ def pytest_configure(config):
         os.environ["LABKIT_PROFILE_LOG"] = str(log)
 
 
-# Seconds each unit of work took in a fresh clone's `make test` (empty cache, so a notebook's time includes the
-# artifacts it builds first; one thread per worker; 2026-12-02 evening): a notebook, or a test file (xdist's
-# --dist loadscope hands out a file as one unit). Only the order matters. A notebook not listed counts as long
-# (new notebooks tend to be), a test file not listed as short. docs/decisions.md, "Test suite time".
-NOTEBOOK_SECONDS = {"06": 556, "08": 547, "03": 496, "05": 305, "02": 286, "10": 264, "07": 222, "09": 218,
-                    "01": 171, "00": 64, "04": 43, "11": 27, "12": 22}
-TEST_FILE_SECONDS = {"test_notebooks.py": 85, "test_sagemaker.py": 30, "test_rlhf.py": 80, "test_train.py": 45,
-                     "test_browser.py": 45, "test_grade.py": 60, "test_grading_sandbox.py": 60,
-                     "test_lifecycle.py": 60, "test_finetune.py": 32, "test_checks_rag.py": 20,
-                     "test_generation.py": 15, "test_rag.py": 12, "test_cheatsheet.py": 25, "test_pretraining.py": 20,
-                     "test_agents.py": 8}
+# Seconds each unit of work took (one thread per worker, two workers side by side): a notebook, or a test file
+# (xdist's --dist loadscope hands out a file as one unit). Notebooks: 2026-12-08, per-cell timings with the shared
+# artifacts already built (a fresh clone adds their build to whichever notebook asks first); test files: the fresh
+# clone of 2026-12-07. Only the order matters. A notebook not listed counts as long (new notebooks tend to be), a
+# test file not listed as short. docs/decisions.md, "Test suite time".
+NOTEBOOK_SECONDS = {"03": 480, "05": 460, "06": 430, "02": 305, "08": 280, "10": 277, "07": 235, "09": 229,
+                    "01": 171, "00": 69, "04": 43, "11": 35, "12": 25}
+TEST_FILE_SECONDS = {"test_notebooks.py": 190, "test_grade.py": 140, "test_course_profile.py": 165,
+                     "test_train.py": 80, "test_browser.py": 75, "test_grading_sandbox.py": 60, "test_finetune.py": 60,
+                     "test_sagemaker.py": 40, "test_checks_rag.py": 30, "test_lifecycle.py": 20,
+                     "test_generation.py": 15, "test_rag.py": 20, "test_cheatsheet.py": 10, "test_pretraining.py": 10,
+                     "test_rlhf.py": 10, "test_agents.py": 10}
 
 
 def expected_seconds(nodeid: str) -> float:
